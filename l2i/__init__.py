@@ -1,0 +1,17 @@
+"""l2i: listen to what an audio classifier heard.
+
+Post-hoc, listenable interpretations of audio classifiers with Listen to Interpret (L2I,
+Parekh et al., NeurIPS 2022). The package mirrors the book's chapters:
+
+* :mod:`l2i.audio` -- loading, the log1p spectrogram ``X`` and its inverse, mixing ("Listening to the data")
+* :mod:`l2i.datasets` -- synthetic sound scenes, FSDD, ESC-50, your own folders ("Listening to the data")
+* :mod:`l2i.nmf` -- the dictionary ``W`` by NMF, on the GPU when there is one ("Learning the dictionary")
+* :mod:`l2i.plotting`, :mod:`l2i.widgets` -- figures and audio players used across the book
+"""
+
+__version__ = "0.1.0"
+
+from .audio import Spectrogram
+from .nmf import NMF, FrameBlocks
+
+__all__ = ["Spectrogram", "NMF", "FrameBlocks", "__version__"]

@@ -1,0 +1,572 @@
+"""Datasets: synthetic sound scenes, FSDD spoken digits, ESC-50, and your own folders.
+
+Book: chapter "Listening to the data".
+
+Every dataset is a ``torch.utils.data.Dataset`` whose items are :class:`Example` tuples
+``(waveform, sample_rate, label, sources, source_labels)``; ``waveform`` is ``(samples,)`` float32
+and ``sources`` is ``(n_sources, samples)`` where the clean sources are known (mixtures), else
+``None``. :func:`collate` batches them for a ``DataLoader``.
+
+Downloads and extracted archives live in the cache directory, ``$L2I_CACHE`` or ``~/.cache/l2i``;
+they are written to a temporary name and moved into place only when complete, and nothing is
+ever written into a folder that is read from.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+import tarfile
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from . import scenes
+from .audio import fit_length, load, mix_at_snr
+
+__all__ = [
+    "Example",
+    "Batch",
+    "collate",
+    "cache_dir",
+    "download",
+    "SyntheticScenes",
+    "Mixtures",
+    "FSDD",
+    "ESC50",
+    "AudioFolder",
+]
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.zip"
+ESC50_URL = "https://github.com/karolpiczak/ESC-50/archive/master.zip"
+
+
+class Example(NamedTuple):
+    """One clip: ``waveform`` (samples,), its rate, its class, and its sources where known."""
+
+    waveform: Tensor
+    sample_rate: int
+    label: int
+    sources: Tensor | None = None
+    source_labels: tuple[int, ...] = ()
+
+
+class Batch(NamedTuple):
+    """Examples collated: ``waveforms`` (batch, samples) zero-padded, ``lengths`` (batch,),
+    ``labels`` (batch,), ``sources`` (batch, n_sources, samples) or None."""
+
+    waveforms: Tensor
+    lengths: Tensor
+    sample_rate: int
+    labels: Tensor
+    sources: Tensor | None
+
+
+def collate(examples: Sequence[Example]) -> Batch:
+    """Batch :class:`Example` items of equal rate, zero-padding to the longest clip."""
+    rates = {e.sample_rate for e in examples}
+    if len(rates) != 1:
+        raise ValueError(f"cannot batch clips at different sample rates {sorted(rates)}: resample them first")
+    n = max(e.waveform.shape[-1] for e in examples)
+    waveforms = torch.stack([fit_length(e.waveform, n) for e in examples])
+    lengths = torch.tensor([e.waveform.shape[-1] for e in examples])
+    labels = torch.tensor([e.label for e in examples])
+    sources = None
+    if all(e.sources is not None for e in examples) and len({e.sources.shape[0] for e in examples}) == 1:
+        sources = torch.stack([fit_length(e.sources, n) for e in examples])
+    return Batch(waveforms, lengths, rates.pop(), labels, sources)
+
+
+def cache_dir() -> Path:
+    """Where downloads and caches go: ``$L2I_CACHE`` or ``~/.cache/l2i``."""
+    return Path(os.environ.get("L2I_CACHE", Path.home() / ".cache" / "l2i")).expanduser()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, path: str | os.PathLike, sha256: str | None = None, progress: bool = True) -> Path:
+    """Download ``url`` to ``path`` atomically, checking ``sha256`` when given.
+
+    An existing file with the right checksum is reused. A failed or mismatching download leaves
+    nothing behind.
+    """
+    path = Path(path)
+    if path.is_file() and (sha256 is None or _sha256(path) == sha256):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=60)
+            except (urllib.error.URLError, OSError) as err:
+                raise RuntimeError(
+                    f"could not download {url} ({err}). Check the network, or download the file by "
+                    f"hand and put it at {path}"
+                ) from err
+            with response:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=path.name, disable=not progress) as bar:
+                    for chunk in iter(lambda: response.read(1 << 20), b""):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+        if sha256 is not None:
+            got = _sha256(Path(tmp))
+            if got != sha256:
+                raise ValueError(
+                    f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}. The download is "
+                    "corrupt or the file changed upstream; nothing was kept, try again"
+                )
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _extract(archive: Path, dest: Path) -> Path:
+    """Unpack a zip or tar archive into ``dest`` atomically (into a temporary folder, then moved)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".extract-"))
+    try:
+        try:
+            if zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as zf:
+                    bad = zf.testzip()
+                    if bad is not None:
+                        raise ValueError(f"{archive} is damaged (bad member {bad}): delete it and download again")
+                    zf.extractall(tmp)
+            else:
+                with tarfile.open(archive) as tf:
+                    tf.extractall(tmp, filter="data")
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
+            raise ValueError(f"{archive} is not a readable archive ({err}): delete it and download again") from err
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return dest
+
+
+def _repo_shared() -> Path:
+    """``../shared`` beside the checkout this package was installed from (editable installs)."""
+    return Path(__file__).resolve().parents[2] / "shared"
+
+
+# ---------------------------------------------------------------------------------------- synthetic
+class SyntheticScenes(Dataset):
+    """Synthetic environmental sounds of eight classes, generated on demand, deterministic by seed.
+
+    Each clip is one sound event of its class (random parameters, gain and onset) over a faint noise
+    floor. Book: chapter "Listening to the data"; the generators are in :mod:`l2i.scenes`.
+
+    Parameters
+    ----------
+    split : {"train", "val", "test"}
+        Clips of different splits come from different seeds.
+    n_per_class : int
+        Clips per class (labels cycle through the classes).
+    sample_rate : int
+        Sample rate in Hz.
+    duration : float
+        Clip length in seconds.
+    seed : int
+        Base seed.
+    """
+
+    classes = scenes.CLASSES
+    _SPLITS = {"train": 0, "val": 1, "test": 2}
+
+    def __init__(
+        self,
+        split: str = "train",
+        n_per_class: int = 100,
+        sample_rate: int = 8000,
+        duration: float = 1.0,
+        seed: int = 0,
+    ):
+        if split not in self._SPLITS:
+            raise ValueError(f"split must be one of {list(self._SPLITS)}, got {split!r}")
+        if n_per_class < 1:
+            raise ValueError(f"n_per_class must be at least 1, got {n_per_class}")
+        if sample_rate < 4000:
+            raise ValueError(f"sample_rate must be at least 4000 Hz for these sounds, got {sample_rate}")
+        self.split, self.n_per_class = split, int(n_per_class)
+        self.sample_rate, self.duration, self.seed = int(sample_rate), float(duration), int(seed)
+        self.n_samples = int(round(self.duration * self.sample_rate))
+
+    def __len__(self) -> int:
+        return self.n_per_class * len(self.classes)
+
+    def info(self, index: int) -> dict:
+        return {"label": index % len(self.classes), "class": self.classes[index % len(self.classes)]}
+
+    def __getitem__(self, index: int) -> Example:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} clips")
+        label = index % len(self.classes)
+        rng = np.random.default_rng([self.seed, self._SPLITS[self.split], index])
+        event = scenes.render(label, self.n_samples, self.sample_rate, rng)
+        event *= 10 ** (rng.uniform(-10, -2) / 20)  # peak between -10 and -2 dBFS
+        floor = np.cumsum(rng.standard_normal(self.n_samples)) * 0.02  # brownish
+        floor = (floor - floor.mean()) + rng.standard_normal(self.n_samples)
+        floor *= np.sqrt(np.mean(event**2) / np.mean(floor**2)) * 10 ** (-rng.uniform(25, 40) / 20)
+        return Example(torch.from_numpy(event + floor).float(), self.sample_rate, label)
+
+
+class Mixtures(Dataset):
+    """Mixtures of two clips of another dataset, keeping both sources.
+
+    Book: chapter "Listening to the data". Pairs are drawn once from ``seed``; the two clips differ in
+    every key of ``distinct`` (from the base dataset's ``info``), e.g. ``("label",)`` or
+    ``("label", "speaker")``. The mixture is ``s1 + g s2`` with ``g`` set by ``snr_db`` (the SNR of
+    the first source), or ``w1 s1/||s1|| + w2 s2/||s2||`` with ``weights``; everything is scaled
+    together to peak at most 0.9, so ``sources.sum(0) == waveform``.
+
+    Items: ``label`` is the first source's class, ``source_labels`` both classes.
+    """
+
+    def __init__(
+        self,
+        base: Dataset,
+        n_mixtures: int = 100,
+        snr_db: float = 0.0,
+        weights: tuple[float, float] | None = None,
+        distinct: tuple[str, ...] = ("label",),
+        seed: int = 0,
+    ):
+        if len(base) < 2:
+            raise ValueError("a mixture needs a base dataset of at least two clips")
+        self.base, self.snr_db, self.weights = base, float(snr_db), weights
+        self.sample_rate = base.sample_rate
+        self.classes = getattr(base, "classes", None)
+        rng = np.random.default_rng(seed)
+        infos = [base.info(i) for i in range(len(base))]
+        self.pairs: list[tuple[int, int]] = []
+        for _ in range(n_mixtures):
+            for _attempt in range(1000):
+                i, j = (int(v) for v in rng.choice(len(base), 2, replace=False))
+                if all(infos[i][k] != infos[j][k] for k in distinct):
+                    self.pairs.append((i, j))
+                    break
+            else:
+                raise ValueError(f"no two clips of the base dataset differ in {distinct}")
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def info(self, index: int) -> dict:
+        i, j = self.pairs[index]
+        a, b = self.base.info(i), self.base.info(j)
+        return {"label": a["label"], "source_labels": (a["label"], b["label"]), "indices": (i, j)}
+
+    def __getitem__(self, index: int) -> Example:
+        i, j = self.pairs[index]
+        first, second = self.base[i], self.base[j]
+        s1 = first.waveform
+        s2 = fit_length(second.waveform, s1.shape[-1])
+        if self.weights is not None:
+            w1, w2 = self.weights
+            s1, s2 = w1 * s1 / s1.norm(), w2 * s2 / s2.norm()
+        else:
+            s2 = mix_at_snr(s1, s2, self.snr_db) - s1
+        sources = torch.stack([s1, s2])
+        peak = float(sources.sum(0).abs().max())
+        gain = 0.9 / peak if (self.weights is not None or peak > 0.9) and peak > 0 else 1.0
+        sources = sources * gain
+        return Example(sources.sum(0), self.sample_rate, first.label, sources, (first.label, second.label))
+
+
+# ---------------------------------------------------------------------------------------- files
+class _FileDataset(Dataset):
+    """Shared behaviour of datasets read from audio files: loading, resampling, fixed length."""
+
+    def __init__(self, files: list[Path], labels: list[int], sample_rate: int | None, duration: float | None):
+        self.files, self.labels = files, labels
+        self.duration = duration
+        self._native_rate: int | None = None
+        self.sample_rate = sample_rate if sample_rate is not None else self._probe_rate()
+
+    def _probe_rate(self) -> int:
+        import soundfile as sf
+
+        if not self.files:
+            raise ValueError("the dataset has no audio files")
+        return int(sf.info(str(self.files[0])).samplerate)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def info(self, index: int) -> dict:
+        return {"label": self.labels[index], "path": str(self.files[index])}
+
+    def __getitem__(self, index: int) -> Example:
+        waveform, rate = load(self.files[index], self.sample_rate)
+        if self.duration is not None:
+            waveform = fit_length(waveform, int(round(self.duration * rate)))
+        return Example(waveform, rate, self.labels[index])
+
+
+class FSDD(_FileDataset):
+    """Free Spoken Digit Dataset: spoken digits 0-9, 8 kHz, split by speaker.
+
+    Book: chapter "Listening to the data". The test split holds the ``test_speakers`` only, so
+    they are unseen in training; the validation split is the last ``val_per_digit`` takes of each
+    digit by each training speaker.
+
+    Recordings are read from ``root``, else ``$L2I_FSDD``, else ``../shared/data/fsdd/recordings``
+    beside this checkout, else the cache directory, downloading the public release there when
+    ``download=True``. Credit: Jakobovski et al., CC BY-SA 4.0.
+
+    Parameters
+    ----------
+    split : {"train", "val", "test", "all"}
+    sample_rate : int, optional
+        Resample to this rate (default: the native 8 kHz).
+    duration : float, optional
+        Zero-pad or crop every clip to this many seconds (default: native lengths, 0.14-1.31 s).
+    """
+
+    classes = tuple(str(d) for d in range(10))
+    _NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
+
+    def __init__(
+        self,
+        split: str = "train",
+        root: str | os.PathLike | None = None,
+        sample_rate: int | None = None,
+        duration: float | None = None,
+        test_speakers: tuple[str, ...] = ("george",),
+        val_per_digit: int = 5,
+        download: bool = False,
+    ):
+        if split not in ("train", "val", "test", "all"):
+            raise ValueError(f"split must be 'train', 'val', 'test' or 'all', got {split!r}")
+        self.root = self._find_root(root, download)
+        entries = []
+        for path in sorted(self.root.iterdir()):
+            m = self._NAME.match(path.name)
+            if m:
+                entries.append((int(m[1]), m[2], int(m[3]), path))
+        if not entries:
+            raise ValueError(f"no FSDD recordings ({{digit}}_{{speaker}}_{{index}}.wav) in {self.root}")
+        speakers = sorted({e[1] for e in entries})
+        unknown = set(test_speakers) - set(speakers)
+        if unknown:
+            raise ValueError(f"test_speakers {sorted(unknown)} are not in the data; speakers are {speakers}")
+        takes: dict[tuple[int, str], int] = {}
+        for digit, speaker, index, _ in entries:
+            takes[digit, speaker] = max(takes.get((digit, speaker), -1), index)
+        chosen = []
+        for digit, speaker, index, path in entries:
+            is_test = speaker in test_speakers
+            is_val = not is_test and index > takes[digit, speaker] - val_per_digit
+            part = "test" if is_test else "val" if is_val else "train"
+            if split in ("all", part):
+                chosen.append((digit, speaker, index, path))
+        self.speakers = [e[1] for e in chosen]
+        self.split = split
+        super().__init__([e[3] for e in chosen], [e[0] for e in chosen], sample_rate, duration)
+
+    def info(self, index: int) -> dict:
+        return {**super().info(index), "speaker": self.speakers[index]}
+
+    @staticmethod
+    def _find_root(root, download: bool) -> Path:
+        candidates = [Path(root)] if root is not None else []
+        if root is None:
+            if os.environ.get("L2I_FSDD"):
+                candidates.append(Path(os.environ["L2I_FSDD"]))
+            candidates.append(_repo_shared() / "data" / "fsdd" / "recordings")
+            candidates.append(cache_dir() / "fsdd" / "recordings")
+        for c in candidates:
+            if c.is_dir():
+                return c
+        if root is not None:
+            raise ValueError(f"FSDD folder {root} does not exist")
+        if not download:
+            raise ValueError(
+                "FSDD recordings not found (looked in $L2I_FSDD, ../shared/data/fsdd/recordings and "
+                f"{cache_dir() / 'fsdd'}): pass root=..., or download=True to fetch the public release"
+            )
+        archive = download(FSDD_URL, cache_dir() / "downloads" / "fsdd-v1.0.10.zip")
+        extracted = _extract(archive, cache_dir() / "fsdd" / ".release")
+        recordings = next(extracted.glob("*/recordings"), None)
+        if recordings is None:
+            raise ValueError(f"the FSDD archive {archive} has no recordings folder: delete it and retry")
+        target = cache_dir() / "fsdd" / "recordings"
+        os.replace(recordings, target)
+        shutil.rmtree(extracted)
+        return target
+
+
+class ESC50(_FileDataset):
+    """ESC-50: 2,000 five-second environmental recordings in 50 classes, five folds, 44.1 kHz.
+
+    Book: chapter "ESC-50 on a GPU". The official archive is downloaded into the cache directory
+    (checked against ``sha256`` when given, and for completeness against ``meta/esc50.csv``) and
+    unpacked there. Splits follow the folds: ``test_fold`` for testing, ``val_fold`` for
+    validation and model selection, the other three for training.
+
+    Parameters
+    ----------
+    split : {"train", "val", "test", "all"}
+    root : path, optional
+        A folder holding ``meta/esc50.csv`` and ``audio/`` (else ``$L2I_ESC50``, else the cache).
+    sample_rate : int, optional
+        Resample to this rate (default: the native 44.1 kHz).
+    esc10 : bool
+        Keep only the ESC-10 subset (10 classes), relabelled 0-9.
+    url, sha256 : str
+        Where the archive comes from and its expected checksum.
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        root: str | os.PathLike | None = None,
+        sample_rate: int | None = None,
+        duration: float | None = None,
+        test_fold: int = 5,
+        val_fold: int = 4,
+        esc10: bool = False,
+        download: bool = True,
+        url: str = ESC50_URL,
+        sha256: str | None = None,
+    ):
+        if split not in ("train", "val", "test", "all"):
+            raise ValueError(f"split must be 'train', 'val', 'test' or 'all', got {split!r}")
+        if not ({test_fold, val_fold} <= set(range(1, 6))) or test_fold == val_fold:
+            raise ValueError(f"test_fold and val_fold must be two different folds in 1-5, got {test_fold}, {val_fold}")
+        self.root = self._find_root(root, download, url, sha256)
+        rows = self.read_meta(self.root)
+        if esc10:
+            rows = [r for r in rows if r["esc10"] == "True"]
+        targets = sorted({int(r["target"]) for r in rows})
+        names = {int(r["target"]): r["category"] for r in rows}
+        relabel = {t: i for i, t in enumerate(targets)}
+        self.classes = tuple(names[t] for t in targets)
+        part = {test_fold: "test", val_fold: "val"}
+        keep = [r for r in rows if split == "all" or part.get(int(r["fold"]), "train") == split]
+        self.folds = [int(r["fold"]) for r in keep]
+        self.split = split
+        super().__init__(
+            [self.root / "audio" / r["filename"] for r in keep],
+            [relabel[int(r["target"])] for r in keep],
+            sample_rate,
+            duration,
+        )
+
+    def info(self, index: int) -> dict:
+        return {**super().info(index), "fold": self.folds[index]}
+
+    @staticmethod
+    def read_meta(root: Path) -> list[dict]:
+        """Rows of ``meta/esc50.csv``, after checking every listed file is there."""
+        meta = root / "meta" / "esc50.csv"
+        if not meta.is_file():
+            raise ValueError(f"{root} is not an ESC-50 folder: {meta} is missing")
+        with open(meta, newline="") as f:
+            rows = list(csv.DictReader(f))
+        need = {"filename", "fold", "target", "category", "esc10"}
+        if not rows or not need <= set(rows[0]):
+            raise ValueError(f"{meta} is not the ESC-50 metadata (needs columns {sorted(need)})")
+        missing = [r["filename"] for r in rows if not (root / "audio" / r["filename"]).is_file()]
+        if missing:
+            raise ValueError(
+                f"ESC-50 at {root} is incomplete: {len(missing)} listed files are missing "
+                f"(first: {missing[0]}); delete the folder and download again"
+            )
+        return rows
+
+    @classmethod
+    def _find_root(cls, root, download_ok: bool, url: str, sha256: str | None) -> Path:
+        if root is not None:
+            return Path(root)
+        if os.environ.get("L2I_ESC50"):
+            return Path(os.environ["L2I_ESC50"])
+        target = cache_dir() / "esc50"
+        if (target / "meta" / "esc50.csv").is_file():
+            return target
+        if not download_ok:
+            raise ValueError(
+                f"ESC-50 not found in {target}: pass root=..., set $L2I_ESC50, or download=True"
+            )
+        archive = download(url, cache_dir() / "downloads" / "ESC-50-master.zip", sha256=sha256)
+        staging = _extract(archive, cache_dir() / ".esc50-staging")
+        try:
+            inner = next((p.parent.parent for p in staging.glob("*/meta/esc50.csv")), None)
+            if inner is None and (staging / "meta" / "esc50.csv").is_file():
+                inner = staging
+            if inner is None:
+                raise ValueError(f"{archive} does not hold meta/esc50.csv: it is not the ESC-50 archive")
+            cls.read_meta(inner)  # complete before it is put in place
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(inner, target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+        return target
+
+
+class AudioFolder(_FileDataset):
+    """Your own recordings, one folder per class: ``root/<class name>/<clip>.wav``.
+
+    Classes are the sub-folders holding audio, sorted by name. Book: chapter "Your own classifier".
+
+    Parameters
+    ----------
+    root : path
+    sample_rate : int, optional
+        Resample every clip to this rate (default: the first file's rate; a folder of mixed rates
+        needs this).
+    duration : float, optional
+        Zero-pad or crop every clip to this many seconds.
+    """
+
+    def __init__(self, root: str | os.PathLike, sample_rate: int | None = None, duration: float | None = None):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ValueError(f"{self.root} is not a folder")
+        classes, files, labels = [], [], []
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
+            if clips:
+                labels += [len(classes)] * len(clips)
+                files += clips
+                classes.append(folder.name)
+        if not files:
+            raise ValueError(
+                f"no audio in {self.root}: expected one sub-folder per class holding "
+                f"{', '.join(AUDIO_EXTENSIONS)} files"
+            )
+        self.classes = tuple(classes)
+        super().__init__(files, labels, sample_rate, duration)
+        if sample_rate is None:
+            import soundfile as sf
+
+            rates = {int(sf.info(str(f)).samplerate) for f in files}
+            if len(rates) > 1:
+                raise ValueError(f"{self.root} mixes sample rates {sorted(rates)}: pass sample_rate=...")

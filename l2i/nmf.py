@@ -1,0 +1,624 @@
+"""Dictionary learning with non-negative matrix factorisation, on the GPU when there is one.
+
+Book: chapter "Learning the dictionary".
+
+``X ~= W H`` with ``X`` (freq, frames) non-negative, ``W`` (freq, K) the dictionary of spectral
+patterns (unit L2-norm columns) and ``H`` (K, frames) their activations. :class:`NMF` minimises the
+beta-divergence ``D_beta(X | WH) + sparsity * sum(H)`` with the multiplicative updates of Lee & Seung
+(2001) and Fevotte & Idier (2011), the same iterations as scikit-learn's ``solver='mu'``.
+
+Data larger than memory is factorised by streaming: the data is read block by block once per
+iteration and only ``H`` (K x frames, several times smaller than ``X``) is kept. The iterates are
+exactly those of the in-memory algorithm, so the loss never increases (without sparsity).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+__all__ = ["NMF", "FrameBlocks", "beta_divergence"]
+
+_BETAS = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
+_FORMAT = "l2i.nmf"
+_FORMAT_VERSION = 1
+# Same floor as scikit-learn, so that both take the same path around zero denominators.
+_EPS = float(torch.finfo(torch.float32).eps)
+
+
+def _beta_value(beta: float | str) -> float:
+    if isinstance(beta, str):
+        if beta not in _BETAS:
+            raise ValueError(f"unknown beta {beta!r}: use one of {sorted(_BETAS)} or a number")
+        return _BETAS[beta]
+    return float(beta)
+
+
+def _gamma(beta: float) -> float:
+    """Exponent that makes the updates monotone for any beta (Fevotte & Idier 2011)."""
+    if beta < 1:
+        return 1.0 / (2.0 - beta)
+    if beta > 2:
+        return 1.0 / (beta - 1.0)
+    return 1.0
+
+
+def beta_divergence(X: Tensor, V: Tensor, beta: float | str = 2.0) -> float:
+    """``D_beta(X | V)`` summed over all entries, in float64.
+
+    ``beta = 2`` gives half the squared Frobenius norm, ``1`` generalised Kullback-Leibler and ``0``
+    Itakura-Saito (scikit-learn's conventions, so the two report comparable losses).
+    """
+    beta = _beta_value(beta)
+    X = X.double()
+    V = V.double()
+    if beta == 2:
+        return 0.5 * float((X - V).pow(2).sum())
+    V = V.clamp_min(_EPS)
+    if beta == 1:
+        pos = X > _EPS
+        return float((X[pos] * torch.log(X[pos] / V[pos])).sum() - X.sum() + V.sum())
+    if beta == 0:
+        ratio = X / V
+        return float((ratio - torch.log(ratio)).sum() - X.numel())
+    return float(
+        (X.pow(beta) + (beta - 1) * V.pow(beta) - beta * X * V.pow(beta - 1)).sum() / (beta * (beta - 1))
+    )
+
+
+def _h_update(X: Tensor, W: Tensor, H: Tensor, beta: float, sparsity: float) -> Tensor:
+    """One multiplicative update of ``H`` with ``W`` fixed, in place.
+
+    Shapes: ``X`` (..., F, T), ``W`` (F, K), ``H`` (..., K, T); leading batch axes broadcast.
+    """
+    if beta == 2:
+        num = W.T @ X
+        den = (W.T @ W) @ H
+    else:
+        V = (W @ H).clamp_min_(_EPS)
+        if beta == 1:
+            num = W.T @ (X / V)
+            den = W.sum(dim=0).unsqueeze(-1).expand_as(H)
+        else:
+            num = W.T @ (X * V.pow(beta - 2))
+            den = W.T @ V.pow(beta - 1)
+    if sparsity:
+        den = den + sparsity
+    ratio = num.div_(den.clamp_min(_EPS))
+    gamma = _gamma(beta)
+    if gamma != 1:
+        ratio.pow_(gamma)
+    return H.mul_(ratio)
+
+
+class _Blocks:
+    """The training data as a re-iterable sequence of ``(F, n)`` blocks, checked once."""
+
+    def __init__(self, data, device: torch.device, dtype: torch.dtype):
+        self.device, self.dtype = device, dtype
+        self.tensor_layout: tuple | None = None
+        if isinstance(data, Tensor):
+            self.tensor_layout = tuple(data.shape)
+            self.blocks: list[Tensor] | None = [self._prepare(data, "X")]
+            self.source = None
+        elif isinstance(data, Iterator):
+            raise ValueError(
+                "NMF reads the data once per iteration, so a one-shot iterator or generator cannot be "
+                "used: pass a list of tensors, a DataLoader (shuffle=False) or an l2i.nmf.FrameBlocks"
+            )
+        elif isinstance(data, Iterable):
+            self.blocks = None
+            self.source = data
+        else:
+            raise ValueError(
+                f"NMF data must be a tensor (freq, frames) or (batch, freq, frames), or an iterable of "
+                f"them; got {type(data).__name__}"
+            )
+
+    def _prepare(self, block, name: str) -> Tensor:
+        if not isinstance(block, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(block).__name__}")
+        if block.ndim == 3:  # (batch, freq, frames): frames of all clips side by side
+            block = block.permute(1, 0, 2).reshape(block.shape[1], -1)
+        if block.ndim != 2:
+            raise ValueError(
+                f"{name} has shape {tuple(block.shape)}; expected (freq, frames) or (batch, freq, frames)"
+            )
+        if not block.is_floating_point():
+            raise ValueError(f"{name} has dtype {block.dtype}; NMF needs a floating-point spectrogram")
+        return block.to(self.device, self.dtype)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.blocks is not None:
+            yield from self.blocks
+            return
+        for i, block in enumerate(self.source):
+            yield self._prepare(block, f"block {i} of the data")
+
+
+def _check_values(X: Tensor, name: str) -> None:
+    """Frames present, finite and non-negative; ``X`` of any shape ``(..., freq, frames)``."""
+    if X.shape[-1] == 0:
+        raise ValueError(f"{name} has no frames")
+    if not torch.isfinite(X).all():
+        raise ValueError(
+            f"{name} contains NaN or Inf: check the waveforms "
+            "(l2i.audio.check_waveform) before computing spectrograms"
+        )
+    low = float(X.min())
+    if low < 0:
+        raise ValueError(
+            f"NMF needs non-negative input, but {name} has values down to {low:.3g}: use log1p "
+            "magnitudes (l2i.audio.Spectrogram) rather than dB or raw STFT values"
+        )
+
+
+class NMF:
+    """Non-negative matrix factorisation ``X ~= W H`` by multiplicative updates.
+
+    Book: chapter "Learning the dictionary".
+
+    Parameters
+    ----------
+    n_components : int
+        K, the number of spectral patterns in the dictionary.
+    beta : float or {"frobenius", "kullback-leibler", "itakura-saito"}
+        The beta-divergence: 2 (Frobenius), 1 (KL), 0 (Itakura-Saito) or any other number.
+    sparsity : float
+        L1 penalty on ``H``: the objective is ``D_beta(X | WH) + sparsity * sum(H)``.
+    n_iter : int
+        Number of iterations (one W update and one H update each).
+    normalize : bool
+        Rescale the columns of ``W`` to unit L2 norm after each update (``H`` takes the scale, so
+        ``WH`` is unchanged). The L2I method expects a normalised dictionary.
+    seed : int
+        Seed of the random initialisation (drawn on the CPU, so equal on every device).
+    device : str or torch.device, optional
+        Where to compute; CUDA when available by default.
+    dtype : torch.dtype
+        Compute dtype (float32, or float64 for reference runs).
+    progress : bool
+        Show a progress bar.
+
+    Attributes
+    ----------
+    W : Tensor
+        ``(freq, K)`` dictionary after :meth:`fit`.
+    loss_history : list of float
+        Objective after each iteration (the first entry is at the initialisation).
+    spectrogram : dict or None
+        Settings of the spectrogram the dictionary was learnt on (``Spectrogram.config()``).
+
+    Examples
+    --------
+    >>> nmf = NMF(n_components=32, n_iter=100).fit(X)        # X: (freq, frames) or (batch, freq, frames)
+    >>> H = nmf.transform(X_new)                             # (batch, K, frames)
+    """
+
+    def __init__(
+        self,
+        n_components: int = 64,
+        beta: float | str = "frobenius",
+        sparsity: float = 0.0,
+        n_iter: int = 200,
+        normalize: bool = True,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+        progress: bool = True,
+    ):
+        if int(n_components) < 1:
+            raise ValueError(f"n_components must be at least 1, got {n_components}")
+        if sparsity < 0:
+            raise ValueError(f"sparsity must be >= 0, got {sparsity}")
+        if int(n_iter) < 0:
+            raise ValueError(f"n_iter must be >= 0, got {n_iter}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        self.n_components = int(n_components)
+        self.beta = _beta_value(beta)
+        self.sparsity = float(sparsity)
+        self.n_iter = int(n_iter)
+        self.normalize = bool(normalize)
+        self.seed = int(seed)
+        self.device = torch.device(device) if device is not None else _default_device()
+        self.dtype = dtype
+        self.progress = progress
+        self.W: Tensor | None = None
+        self.loss_history: list[float] = []
+        self.spectrogram: dict | None = None
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.W is not None else "not fitted"
+        return (
+            f"NMF(n_components={self.n_components}, beta={self.beta:g}, sparsity={self.sparsity:g}, "
+            f"n_iter={self.n_iter}, device={self.device}; {state})"
+        )
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        data,
+        W: Tensor | None = None,
+        H: Tensor | None = None,
+        spectrogram: dict | None = None,
+    ) -> NMF:
+        """Learn the dictionary ``W`` from ``data``.
+
+        Parameters
+        ----------
+        data : Tensor or iterable of Tensor
+            ``(freq, frames)`` or ``(batch, freq, frames)``, or a re-iterable of such blocks (a list,
+            a DataLoader with ``shuffle=False``, a :class:`FrameBlocks`) for data larger than memory.
+        W, H : Tensor, optional
+            Initial ``(freq, K)`` and ``(K, frames)`` factors (only with a single tensor); by default
+            scikit-learn's 'random' scheme, ``|N(0, 1)| * sqrt(mean(X) / K)``.
+        spectrogram : dict, optional
+            ``Spectrogram.config()`` of the front end that made ``data``, saved with the dictionary.
+        """
+        self._fit(data, W, H, spectrogram)
+        return self
+
+    def fit_transform(self, X: Tensor, W: Tensor | None = None, H: Tensor | None = None) -> Tensor:
+        """Fit on one tensor and return its activations ``H``: (K, frames) or (batch, K, frames)."""
+        if not isinstance(X, Tensor):
+            raise ValueError("fit_transform takes one tensor; use fit() for an iterable of blocks")
+        H_blocks = self._fit(X, W, H, None)
+        H_all = H_blocks[0]
+        if X.ndim == 3:
+            B, _, T = X.shape
+            return H_all.reshape(self.n_components, B, T).permute(1, 0, 2).contiguous()
+        return H_all
+
+    def _fit(self, data, W0, H0, spectrogram) -> list[Tensor]:
+        blocks = _Blocks(data, self.device, self.dtype)
+        if (W0 is not None or H0 is not None) and blocks.tensor_layout is None:
+            raise ValueError("initial W and H can only be given with a single tensor of data")
+        # Pass 1: check every block and gather what the initialisation needs.
+        n_freq, sizes, total, sq_norm = None, [], 0.0, 0.0
+        for i, X in enumerate(blocks):
+            _check_values(X, f"block {i} of the data")
+            if n_freq is None:
+                n_freq = X.shape[0]
+            elif X.shape[0] != n_freq:
+                raise ValueError(
+                    f"block {i} has {X.shape[0]} frequency bins but block 0 has {n_freq}: "
+                    "compute every spectrogram with the same Spectrogram"
+                )
+            sizes.append(X.shape[1])
+            total += float(X.sum(dtype=torch.float64))
+            sq_norm += float(X.pow(2).sum(dtype=torch.float64))
+        if n_freq is None:
+            raise ValueError("the data is empty: there is nothing to factorise")
+        if self.beta <= 0 and total == 0:
+            raise ValueError("Itakura-Saito (beta <= 0) cannot factorise all-zero data")
+        n_frames = sum(sizes)
+        W, H_blocks = self._initial_factors(W0, H0, n_freq, sizes, total / (n_freq * n_frames))
+        if self.beta == 2:
+            W, H_blocks = self._fit_frobenius(blocks, W, H_blocks, sq_norm)
+        else:
+            W, H_blocks = self._fit_beta(blocks, W, H_blocks)
+        self.W = W
+        self.spectrogram = dict(spectrogram) if spectrogram is not None else None
+        return H_blocks
+
+    def _initial_factors(self, W0, H0, n_freq, sizes, mean):
+        K = self.n_components
+        gen = torch.Generator().manual_seed(self.seed)
+        scale = math.sqrt(mean / K) if mean > 0 else 1.0 / math.sqrt(K)
+        if W0 is None:
+            W0 = torch.randn(n_freq, K, generator=gen, dtype=self.dtype).abs_() * scale
+        elif tuple(W0.shape) != (n_freq, K):
+            raise ValueError(f"initial W must have shape {(n_freq, K)}, got {tuple(W0.shape)}")
+        if H0 is None:
+            # One draw over all frames, split afterwards: the same start however the data is blocked.
+            H_all = torch.randn(sum(sizes), K, generator=gen, dtype=self.dtype).abs_() * scale
+            H_blocks = [h.T for h in torch.split(H_all, sizes)]
+        elif tuple(H0.shape) != (K, sizes[0]):
+            raise ValueError(f"initial H must have shape {(K, sizes[0])}, got {tuple(H0.shape)}")
+        else:
+            H_blocks = [H0]
+        for name, M in [("W", W0)] + [("H", h) for h in H_blocks]:
+            if (M < 0).any() or not torch.isfinite(M).all():
+                raise ValueError(f"initial {name} must be finite and non-negative")
+        W = W0.to(self.device, self.dtype).clone()
+        H_blocks = [h.to(self.device, self.dtype).clone() for h in H_blocks]
+        return W, H_blocks
+
+    def _bar(self):
+        return tqdm(total=self.n_iter, desc="NMF", disable=not self.progress, leave=False)
+
+    def _fit_frobenius(self, blocks: _Blocks, W: Tensor, H_blocks: list[Tensor], sq_norm: float):
+        """Frobenius MU. H is stored transposed, (frames, K), so both products with X run in the
+        layouts the BLAS is fastest at; the column scaling of W is folded into K x K matrices."""
+        K, lam = self.n_components, self.sparsity
+        Ht = [h.T.contiguous() for h in H_blocks]
+        in_memory = blocks.blocks is not None
+        XT_cache = [X.T.contiguous() for X in blocks] if in_memory else None
+        n_max = max(h.shape[0] for h in Ht)
+        buf_num = torch.empty(n_max, K, device=self.device, dtype=self.dtype)
+        buf_den = torch.empty_like(buf_num)
+
+        def statistics():
+            A = torch.zeros(W.shape[0], K, device=self.device, dtype=self.dtype)
+            B = torch.zeros(K, K, device=self.device, dtype=self.dtype)
+            for X, h in zip(blocks, Ht):
+                A.addmm_(X, h)
+                B.addmm_(h.T, h)
+            return A, B
+
+        def objective(A, B):
+            loss = 0.5 * sq_norm - float((W * A).sum(dtype=torch.float64))
+            loss += 0.5 * float(((W.T @ W) * B).sum(dtype=torch.float64))
+            if lam:
+                loss += lam * sum(float(h.sum(dtype=torch.float64)) for h in Ht)
+            return loss
+
+        A, B = statistics()
+        self.loss_history = [objective(A, B)]
+        with self._bar() as bar:
+            for _ in range(self.n_iter):
+                # W step: W <- W * (X H^T) / (W H H^T), with A = X H^T and B = H H^T
+                den_W = (W @ B).clamp_min_(_EPS)
+                W.mul_(A.div_(den_W))
+                G = W.T @ W
+                if self.normalize:
+                    # Normalising W and scaling H by the norms s is folded into the H step:
+                    # H_new = H * (X^T W) / (H (W^T W diag(1/s)) + lam), W stored as W / s.
+                    s = W.norm(dim=0).clamp_min_(1e-30)
+                    G.div_(s)
+                A = torch.zeros_like(W)
+                B = torch.zeros(K, K, device=self.device, dtype=self.dtype)
+                for i, (X, h) in enumerate(zip(blocks, Ht)):
+                    n = h.shape[0]
+                    num, den = buf_num[:n], buf_den[:n]
+                    XT = XT_cache[i] if in_memory else X.T
+                    torch.mm(XT, W, out=num)
+                    torch.mm(h, G, out=den)
+                    if lam:
+                        den.add_(lam)
+                    den.clamp_min_(_EPS)
+                    h.mul_(num.div_(den))
+                    A.addmm_(X, h)
+                    B.addmm_(h.T, h)
+                if self.normalize:
+                    W.div_(s)
+                self.loss_history.append(objective(A, B))
+                bar.update()
+                bar.set_postfix(loss=f"{self.loss_history[-1]:.4g}", refresh=False)
+        return W, [h.T.contiguous() for h in Ht]
+
+    def _fit_beta(self, blocks: _Blocks, W: Tensor, H_blocks: list[Tensor]):
+        """MU for any beta other than 2: the reconstruction WH is needed block by block."""
+        beta, lam, gamma = self.beta, self.sparsity, _gamma(self.beta)
+
+        def statistics():
+            A = torch.zeros_like(W)
+            B = torch.zeros_like(W)
+            loss = 0.0
+            for X, H in zip(blocks, H_blocks):
+                V = (W @ H).clamp_min_(_EPS)
+                loss += beta_divergence(X, V, beta)
+                if beta == 1:
+                    A.addmm_(X / V, H.T)
+                    B.add_(H.sum(dim=1))
+                else:
+                    A.addmm_(X * V.pow(beta - 2), H.T)
+                    B.addmm_(V.pow(beta - 1), H.T)
+                if lam:
+                    loss += lam * float(H.sum(dtype=torch.float64))
+            return A, B, loss
+
+        A, B, loss = statistics()
+        self.loss_history = [loss]
+        with self._bar() as bar:
+            for _ in range(self.n_iter):
+                ratio = A.div_(B.clamp_min_(_EPS))
+                if gamma != 1:
+                    ratio.pow_(gamma)
+                W.mul_(ratio)
+                if self.normalize:
+                    s = W.norm(dim=0).clamp_min_(1e-30)
+                    W.div_(s)
+                    for H in H_blocks:
+                        H.mul_(s.unsqueeze(1))
+                for X, H in zip(blocks, H_blocks):
+                    _h_update(X, W, H, beta, lam)
+                A, B, loss = statistics()
+                self.loss_history.append(loss)
+                bar.update()
+                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+        return W, H_blocks
+
+    # ------------------------------------------------------------------ using a dictionary
+    def _require_fitted(self) -> Tensor:
+        if self.W is None:
+            raise ValueError("this NMF has no dictionary yet: call fit() or NMF.load() first")
+        return self.W
+
+    def transform(self, X: Tensor, n_iter: int | None = None) -> Tensor:
+        """Activations ``H`` of ``X`` with the dictionary fixed.
+
+        Parameters
+        ----------
+        X : Tensor
+            ``(freq, frames)`` or ``(batch, freq, frames)``, non-negative.
+        n_iter : int, optional
+            Number of H updates (default: the ``n_iter`` of this model).
+
+        Returns
+        -------
+        Tensor
+            ``(K, frames)`` or ``(batch, K, frames)`` on ``X``'s device.
+        """
+        W = self._require_fitted()
+        if not isinstance(X, Tensor) or X.ndim not in (2, 3):
+            raise ValueError("transform takes a tensor of shape (freq, frames) or (batch, freq, frames)")
+        self._check_frequencies(X)
+        _check_values(X, "the spectrogram")
+        out_device = X.device
+        Xd = X.to(self.device, self.dtype)
+        mean = float(Xd.mean()) if Xd.numel() else 0.0
+        scale = math.sqrt(mean / self.n_components) if mean > 0 else 1.0 / math.sqrt(self.n_components)
+        H = torch.full((*Xd.shape[:-2], self.n_components, Xd.shape[-1]), scale, device=self.device, dtype=self.dtype)
+        for _ in range(self.n_iter if n_iter is None else int(n_iter)):
+            _h_update(Xd, W, H, self.beta, self.sparsity)
+        return H.to(out_device)
+
+    def reconstruct(self, H: Tensor) -> Tensor:
+        """``W H``: ``(..., K, frames) -> (..., freq, frames)``."""
+        W = self._require_fitted()
+        if H.shape[-2] != self.n_components:
+            raise ValueError(f"H has {H.shape[-2]} components but the dictionary has {self.n_components}")
+        return W.to(H.device, H.dtype) @ H
+
+    def _check_frequencies(self, X: Tensor) -> None:
+        n_freq = self.W.shape[0]
+        if X.shape[-2] != n_freq:
+            hint = ""
+            if self.spectrogram:
+                hint = f" (n_fft={self.spectrogram.get('n_fft')})"
+            raise ValueError(
+                f"the dictionary has {n_freq} frequency bins but the spectrogram has {X.shape[-2]}: "
+                f"compute the spectrogram with the dictionary's Spectrogram{hint} or learn a new dictionary"
+            )
+
+    # ------------------------------------------------------------------ persistence
+    def config(self) -> dict:
+        return {
+            "n_components": self.n_components,
+            "beta": self.beta,
+            "sparsity": self.sparsity,
+            "n_iter": self.n_iter,
+            "normalize": self.normalize,
+            "seed": self.seed,
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the dictionary, its settings and its loss history (atomically)."""
+        from . import __version__
+
+        W = self._require_fitted()
+        payload = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "l2i_version": __version__,
+            "config": self.config(),
+            "spectrogram": self.spectrogram,
+            "W": W.detach().cpu(),
+            "loss_history": list(self.loss_history),
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> NMF:
+        """Load a dictionary written by :meth:`save` (``weights_only=True``: no code is run)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"no dictionary file at {path}")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ValueError(f"{path} is not a readable l2i dictionary ({err}); save it again with NMF.save") from err
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise ValueError(f"{path} is not an l2i NMF dictionary file")
+        if payload.get("format_version", 0) > _FORMAT_VERSION:
+            raise ValueError(
+                f"{path} was written by l2i {payload.get('l2i_version')} in a newer format "
+                f"({payload['format_version']}); upgrade l2i to read it"
+            )
+        config, W = payload["config"], payload["W"]
+        if not isinstance(W, Tensor) or W.ndim != 2 or W.shape[1] != config["n_components"]:
+            raise ValueError(f"{path} holds a damaged dictionary: W does not match n_components")
+        if (W < 0).any() or not torch.isfinite(W).all():
+            raise ValueError(f"{path} holds a damaged dictionary: W has negative or non-finite values")
+        model = cls(**config, device=device, progress=False)
+        model.W = W.to(model.device, model.dtype)
+        model.loss_history = list(payload.get("loss_history", []))
+        model.spectrogram = payload.get("spectrogram")
+        return model
+
+
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class FrameBlocks:
+    """Spectrogram frames of a dataset, in blocks of at most ``block_frames`` columns.
+
+    A re-iterable input for :meth:`NMF.fit`: the clips' log1p spectrograms are laid side by side
+    (NMF treats frames independently) and cut into ``(freq, n)`` blocks, in the same order on every
+    pass. With ``cache=False`` nothing is kept and each pass recomputes the blocks, so datasets
+    larger than memory can be factorised.
+
+    Book: chapter "Learning the dictionary".
+
+    Parameters
+    ----------
+    dataset : torch Dataset
+        Yields examples whose first field is a waveform ``(samples,)`` (every l2i dataset does).
+    spectrogram : l2i.audio.Spectrogram
+        Front end; its ``sample_rate`` must match the dataset's.
+    block_frames : int
+        Largest number of frames in one block.
+    cache : bool
+        Keep the blocks in memory after the first pass.
+    """
+
+    def __init__(self, dataset, spectrogram, block_frames: int = 8192, cache: bool = True):
+        if block_frames < 1:
+            raise ValueError(f"block_frames must be positive, got {block_frames}")
+        self.dataset, self.spectrogram = dataset, spectrogram
+        self.block_frames, self.cache = int(block_frames), cache
+        self._blocks: list[Tensor] | None = None
+
+    def _generate(self) -> Iterator[Tensor]:
+        pending, count = [], 0
+        for i in range(len(self.dataset)):
+            example = self.dataset[i]
+            rate = getattr(example, "sample_rate", self.spectrogram.sample_rate)
+            if rate != self.spectrogram.sample_rate:
+                raise ValueError(
+                    f"clip {i} is at {rate} Hz but the spectrogram is set for "
+                    f"{self.spectrogram.sample_rate} Hz: load the dataset at that rate"
+                )
+            X = self.spectrogram(example[0])
+            while X.shape[1]:
+                take = min(self.block_frames - count, X.shape[1])
+                pending.append(X[:, :take])
+                count += take
+                X = X[:, take:]
+                if count == self.block_frames:
+                    yield torch.cat(pending, dim=1)
+                    pending, count = [], 0
+        if pending:
+            yield torch.cat(pending, dim=1)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self._blocks is not None:
+            return iter(self._blocks)
+        if not self.cache:
+            return self._generate()
+        self._blocks = list(self._generate())
+        return iter(self._blocks)
+
+    def frames(self) -> Tensor:
+        """All frames as one ``(freq, frames)`` tensor (for data that fits in memory)."""
+        return torch.cat(list(self), dim=1)

@@ -1,0 +1,54 @@
+"""Sound in the notebook: audio players that keep loudness honest.
+
+Book: every chapter. Players are plain HTML ``<audio>`` elements (so they also play in the built,
+static book) rendered with ``IPython.display.Audio(..., normalize=False)``: clips are never
+rescaled one by one, so a quiet interpretation sounds quiet.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+
+import numpy as np
+from IPython.display import HTML, Audio
+from torch import Tensor
+
+__all__ = ["player", "players"]
+
+
+def _samples(waveform) -> np.ndarray:
+    x = waveform.detach().cpu().numpy() if isinstance(waveform, Tensor) else np.asarray(waveform)
+    if x.ndim != 1:
+        raise ValueError(f"a player takes one clip of shape (samples,), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("the clip contains NaN or Inf samples and cannot be played")
+    return x.astype(np.float32)
+
+
+def player(waveform, sample_rate: int) -> Audio:
+    """One audio player; peaks above 1 are an error rather than a silent rescale."""
+    x = _samples(waveform)
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    if peak > 1:
+        raise ValueError(f"the clip peaks at {peak:.2f} > 1: scale it (and what it is compared with) before playing")
+    return Audio(x, rate=int(sample_rate), normalize=False)
+
+
+def players(clips: Mapping[str, object], sample_rate: int, columns: int = 4) -> HTML:
+    """A grid of labelled players for ``{title: waveform (samples,)}``.
+
+    If any clip peaks above 1, all are scaled by the same factor, so relative loudness stays true.
+    """
+    arrays = {name: _samples(w) for name, w in clips.items()}
+    peak = max((float(np.abs(x).max()) for x in arrays.values() if x.size), default=0.0)
+    gain = 1.0 / peak if peak > 1 else 1.0
+    cells = []
+    for name, x in arrays.items():
+        audio = Audio(x * gain, rate=int(sample_rate), normalize=False)._repr_html_()
+        cells.append(
+            f'<div style="padding:4px 8px"><div style="font:12px sans-serif">{html.escape(name)}</div>{audio}</div>'
+        )
+    note = f'<div style="font:11px sans-serif">all clips scaled by {gain:.2f} to fit [-1, 1]</div>' if gain != 1 else ""
+    grid = f'<div style="display:grid;grid-template-columns:repeat({columns}, auto);justify-content:start">'
+    return HTML(grid + "".join(cells) + "</div>" + note)
