@@ -393,7 +393,7 @@ class FSDD(_FileDataset):
         return {**super().info(index), "speaker": self.speakers[index]}
 
     @staticmethod
-    def _find_root(root, download: bool) -> Path:
+    def _find_root(root, download_ok: bool) -> Path:
         candidates = [Path(root)] if root is not None else []
         if root is None:
             if os.environ.get("L2I_FSDD"):
@@ -405,7 +405,7 @@ class FSDD(_FileDataset):
                 return c
         if root is not None:
             raise ValueError(f"FSDD folder {root} does not exist")
-        if not download:
+        if not download_ok:
             raise ValueError(
                 "FSDD recordings not found (looked in $L2I_FSDD, ../shared/data/fsdd/recordings and "
                 f"{cache_dir() / 'fsdd'}): pass root=..., or download=True to fetch the public release"

@@ -1,0 +1,21 @@
+import os
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Every test gets an empty cache directory; nothing is written to the user's cache."""
+    monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    yield
+
+
+def fsdd_available() -> bool:
+    from l2i.datasets import _repo_shared
+
+    return (_repo_shared() / "data" / "fsdd" / "recordings").is_dir() or bool(os.environ.get("L2I_FSDD"))

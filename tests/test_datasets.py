@@ -1,0 +1,214 @@
+import hashlib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from torch.utils.data import DataLoader
+
+from conftest import fsdd_available
+from l2i.audio import rms
+from l2i.datasets import ESC50, FSDD, AudioFolder, Mixtures, SyntheticScenes, cache_dir, collate, download
+
+
+def test_synthetic_scenes_are_deterministic_balanced_and_in_range():
+    ds = SyntheticScenes("train", n_per_class=3)
+    assert len(ds) == 24 and len(ds.classes) >= 8
+    again = SyntheticScenes("train", n_per_class=3)
+    for i in range(len(ds)):
+        e = ds[i]
+        assert e.waveform.shape == (8000,) and e.waveform.dtype == torch.float32
+        assert torch.isfinite(e.waveform).all() and 0.05 < e.waveform.abs().max() < 1
+        assert torch.equal(e.waveform, again[i].waveform)
+    assert sorted(ds[i].label for i in range(len(ds))) == sorted(list(range(8)) * 3)
+    other = SyntheticScenes("test", n_per_class=3)
+    assert not torch.equal(ds[0].waveform, other[0].waveform)
+    assert not torch.equal(ds[0].waveform, ds[8].waveform)  # same class, new parameters
+
+
+def test_synthetic_classes_differ_in_spectral_shape():
+    """Each class has its own average spectrum: the centroids of the eight classes are spread out."""
+    ds = SyntheticScenes("train", n_per_class=6)
+    centroids = np.zeros((8, 6))
+    for i in range(len(ds)):
+        e = ds[i]
+        spectrum = np.abs(np.fft.rfft(e.waveform.numpy()))
+        freqs = np.fft.rfftfreq(e.waveform.shape[0], 1 / 8000)
+        centroids[e.label, i // 8] = (freqs * spectrum).sum() / spectrum.sum()
+    means = centroids.mean(1)
+    assert np.ptp(means) > 1500  # from the low engine hum to rain and birds
+    assert centroids[4].mean() < 700  # engine
+    assert centroids[3].mean() > 1800  # bird chirps
+
+
+def test_synthetic_options_are_checked():
+    with pytest.raises(ValueError, match="split"):
+        SyntheticScenes("dev")
+    with pytest.raises(ValueError, match="n_per_class"):
+        SyntheticScenes(n_per_class=0)
+    ds = SyntheticScenes(n_per_class=1, sample_rate=16000, duration=0.5)
+    assert ds[0].waveform.shape == (8000,) and ds[0].sample_rate == 16000
+    with pytest.raises(IndexError):
+        ds[8]
+
+
+def test_mixtures_keep_sources_and_snr():
+    base = SyntheticScenes("test", n_per_class=4)
+    mixes = Mixtures(base, n_mixtures=12, snr_db=0.0, seed=1)
+    for i in range(len(mixes)):
+        e = mixes[i]
+        assert e.sources.shape == (2, 8000)
+        torch.testing.assert_close(e.sources.sum(0), e.waveform)
+        assert e.source_labels[0] != e.source_labels[1] and e.label == e.source_labels[0]
+        snr = 20 * torch.log10(rms(e.sources[0]) / rms(e.sources[1]))
+        assert abs(float(snr)) < 1e-3
+        assert e.waveform.abs().max() <= 0.9 + 1e-6
+    weighted = Mixtures(base, n_mixtures=3, weights=(0.8, 0.2), seed=1)
+    e = weighted[0]
+    ratio = e.sources[0].norm() / e.sources[1].norm()
+    assert abs(float(ratio) - 4.0) < 1e-3
+
+
+def test_collate_pads_and_batches():
+    mixes = Mixtures(SyntheticScenes("test", n_per_class=2), n_mixtures=4)
+    batch = next(iter(DataLoader(mixes, batch_size=4, collate_fn=collate)))
+    assert batch.waveforms.shape == (4, 8000) and batch.sources.shape == (4, 2, 8000)
+    assert batch.labels.shape == (4,) and batch.sample_rate == 8000
+
+
+@pytest.mark.skipif(not fsdd_available(), reason="FSDD recordings not beside this checkout")
+def test_fsdd_is_split_by_speaker():
+    train, val, test = FSDD("train"), FSDD("val"), FSDD("test")
+    assert len(train) + len(val) + len(test) == len(FSDD("all")) == 2500
+    assert set(test.speakers) == {"george"}
+    assert "george" not in set(train.speakers) | set(val.speakers)
+    assert not {str(p) for p in train.files} & {str(p) for p in val.files}
+    e = test[0]
+    assert e.sample_rate == 8000 and e.waveform.ndim == 1 and 0 <= e.label <= 9
+    fixed = FSDD("val", duration=1.0)
+    assert all(fixed[i].waveform.shape == (8000,) for i in range(5))
+    assert FSDD("test", sample_rate=16000)[0].sample_rate == 16000
+    mixes = Mixtures(FSDD("all"), n_mixtures=5, distinct=("label", "speaker"))
+    for i in range(5):
+        a, b = mixes.pairs[i]
+        assert mixes.base.speakers[a] != mixes.base.speakers[b]
+    with pytest.raises(ValueError, match="test_speakers"):
+        FSDD("test", test_speakers=("nobody",))
+
+
+def test_fsdd_missing_data_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr("l2i.datasets._repo_shared", lambda: tmp_path / "none")
+    monkeypatch.delenv("L2I_FSDD", raising=False)
+    with pytest.raises(ValueError, match="download=True"):
+        FSDD("train")
+    with pytest.raises(ValueError, match="does not exist"):
+        FSDD("train", root=tmp_path / "missing")
+
+
+def _write_wav(path: Path, seconds=0.25, rate=8000, seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.random.default_rng(seed).uniform(-0.3, 0.3, int(seconds * rate)), rate)
+
+
+def fabricate_fsdd_release(tmp_path: Path) -> Path:
+    root = tmp_path / "release"
+    for digit in range(10):
+        for speaker in ("ann", "bob"):
+            for take in range(3):
+                _write_wav(root / "free-spoken-digit-dataset-1.0.10" / "recordings" / f"{digit}_{speaker}_{take}.wav", seed=digit)
+    archive = tmp_path / "fsdd.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in root.rglob("*.wav"):
+            zf.write(f, f.relative_to(root))
+    return archive
+
+
+def test_fsdd_download_path(tmp_path, monkeypatch):
+    archive = fabricate_fsdd_release(tmp_path)
+    monkeypatch.setattr("l2i.datasets.FSDD_URL", archive.as_uri())
+    monkeypatch.setattr("l2i.datasets._repo_shared", lambda: tmp_path / "none")
+    monkeypatch.delenv("L2I_FSDD", raising=False)
+    ds = FSDD("test", test_speakers=("bob",), download=True)
+    assert len(ds) == 30 and set(ds.speakers) == {"bob"}
+    assert ds.root == cache_dir() / "fsdd" / "recordings"
+    assert len(FSDD("train", test_speakers=("bob",), val_per_digit=1)) == 20
+
+
+def fabricate_esc50(tmp_path: Path, missing: bool = False) -> Path:
+    """A small archive in the official layout: ESC-50-master/meta/esc50.csv + audio/*.wav."""
+    top = tmp_path / "src" / "ESC-50-master"
+    rows = ["filename,fold,target,category,esc10,src_file,take"]
+    categories = {0: "dog", 1: "rooster", 10: "rain"}
+    for fold in range(1, 6):
+        for target, name in categories.items():
+            fname = f"{fold}-{100 + target}-A-{target}.wav"
+            rows.append(f"{fname},{fold},{target},{name},{target != 1},{100 + target},A")
+            if not (missing and fold == 3):
+                _write_wav(top / "audio" / fname, seconds=0.5, rate=44100, seed=fold * 7 + target)
+    (top / "meta").mkdir(parents=True)
+    (top / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
+    archive = tmp_path / ("broken.zip" if missing else "ESC-50-master.zip")
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in top.parent.rglob("*"):
+            if f.is_file():
+                zf.write(f, f.relative_to(top.parent))
+    return archive
+
+
+def test_esc50_downloads_checks_and_splits_by_fold(tmp_path):
+    archive = fabricate_esc50(tmp_path)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    train = ESC50("train", url=archive.as_uri(), sha256=digest, sample_rate=8000)
+    assert len(train) == 9 and set(train.folds) == {1, 2, 3}
+    assert train.classes == ("dog", "rooster", "rain")
+    e = train[0]
+    assert e.sample_rate == 8000 and e.waveform.shape == (4000,)
+    # Now cached: no URL needed, and validation/test follow the folds.
+    assert set(ESC50("val", url="file:///nonexistent").folds) == {4}
+    test = ESC50("test", url="file:///nonexistent")
+    assert set(test.folds) == {5} and test[0].sample_rate == 44100
+    esc10 = ESC50("all", esc10=True, url="file:///nonexistent")
+    assert esc10.classes == ("dog", "rain") and set(esc10.labels) == {0, 1}
+
+
+def test_esc50_bad_checksum_or_incomplete_archive_leaves_nothing(tmp_path):
+    archive = fabricate_esc50(tmp_path)
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        ESC50("train", url=archive.as_uri(), sha256="0" * 64)
+    assert not (cache_dir() / "esc50").exists()
+    assert not list((cache_dir() / "downloads").iterdir())
+    broken = fabricate_esc50(tmp_path / "b", missing=True)
+    with pytest.raises(ValueError, match="incomplete"):
+        ESC50("train", url=broken.as_uri())
+    assert not (cache_dir() / "esc50").exists()
+    assert not [p for p in cache_dir().iterdir() if p.name.startswith(".")]
+    with pytest.raises(ValueError, match="folds"):
+        ESC50("train", test_fold=4, val_fold=4)
+
+
+def test_download_failure_is_clear_and_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError, match="could not download"):
+        download((tmp_path / "nothing.zip").as_uri(), tmp_path / "out" / "x.zip")
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_audio_folder(tmp_path):
+    for name in ("cat", "dog"):
+        for i in range(3):
+            _write_wav(tmp_path / "clips" / name / f"{i}.wav", seconds=0.2 + 0.1 * i, rate=16000, seed=i)
+    (tmp_path / "clips" / "notes").mkdir()
+    (tmp_path / "clips" / "notes" / "readme.txt").write_text("not audio")
+    ds = AudioFolder(tmp_path / "clips", sample_rate=8000, duration=0.3)
+    assert ds.classes == ("cat", "dog") and len(ds) == 6
+    assert all(ds[i].waveform.shape == (2400,) for i in range(6))
+    assert [ds[i].label for i in range(6)] == [0, 0, 0, 1, 1, 1]
+    native = AudioFolder(tmp_path / "clips")
+    assert native.sample_rate == 16000 and native[1].waveform.shape == (4800,)
+    _write_wav(tmp_path / "clips" / "cat" / "odd.wav", rate=22050)
+    with pytest.raises(ValueError, match="mixes sample rates"):
+        AudioFolder(tmp_path / "clips")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no audio"):
+        AudioFolder(tmp_path / "empty")

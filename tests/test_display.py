@@ -1,0 +1,52 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from l2i.audio import Spectrogram
+from l2i.plotting import plot_atoms, plot_loss, specshow, spectrogram_grid
+from l2i.widgets import player, players
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_players_render_audio_elements_with_honest_loudness():
+    html = players({"loud": torch.full((800,), 0.5), "quiet": torch.full((800,), 0.05)}, 8000)._repr_html_()
+    assert html.count("<audio") == 2 and "loud" in html and "scaled" not in html
+    too_loud = players({"a": torch.full((800,), 2.0), "b": torch.full((800,), 0.5)}, 8000)._repr_html_()
+    assert "scaled by 0.50" in too_loud
+    with pytest.raises(ValueError, match="peaks at"):
+        player(torch.full((100,), 1.5), 8000)
+    with pytest.raises(ValueError, match="NaN"):
+        player(torch.tensor([0.0, float("nan")]), 8000)
+    with pytest.raises(ValueError, match="one clip"):
+        player(torch.zeros(2, 10), 8000)
+
+
+def test_plots_draw():
+    spec = Spectrogram(8000, 256)
+    X = spec(torch.randn(8000) * 0.1)
+    ax = specshow(X, spec, title="noise")
+    assert ax.get_title() == "noise"
+    fig = spectrogram_grid([X, X, X], ["a", "b", "c"], spec, ncols=2)
+    assert len(fig.axes) == 4
+    _, order = plot_atoms(torch.rand(129, 10), spec, ax=plt.figure().gca())
+    assert sorted(order.tolist()) == list(range(10))
+    plot_loss([3.0, 2.0, 1.0], ax=plt.figure().gca())
+    plt.close("all")
+
+
+def test_nmf_benchmark_prints_its_json():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "nmf_speed.py"), "--json", "--freq", "33",
+         "--frames", "400", "--components", "4", "--iterations", "5", "--repeats", "1"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )
+    result = json.loads(out.stdout)
+    for key in ("l2i_s", "sklearn_s", "ratio_vs_sklearn", "l2i_loss", "sklearn_loss", "device"):
+        assert key in result
+    assert abs(result["l2i_loss"] - result["sklearn_loss"]) / result["sklearn_loss"] < 1e-3
