@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 book: setup
-	$(BIN)/jupyter-book build . --builder html
+	$(BIN)/jupyter-book build . --all --builder html -W --keep-going  # a failing cell fails the build
 	@echo "The book is in _build/html/index.html"
 
 test: setup
