@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from torch import Tensor
 
-__all__ = ["specshow", "spectrogram_grid", "plot_atoms", "plot_loss"]
+__all__ = ["specshow", "spectrogram_grid", "plot_atoms", "plot_loss", "plot_explanation"]
 
 CMAP = "magma"
 
@@ -91,3 +91,30 @@ def plot_loss(history, ax=None, label: str | None = None, title: str = "NMF obje
     if label:
         ax.legend()
     return ax
+
+
+def plot_explanation(explanation, index: int = 0, n_components: int = 3):
+    """Input spectrogram, interpretation spectrogram, mask and relevances of one explained clip.
+
+    Book: chapter "Listening to interpretations". Returns the figure.
+    """
+    from .audio import Spectrogram
+
+    e, i = explanation, index
+    spec = Spectrogram(**e.spectrogram_config)
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2), constrained_layout=True)
+    vmax = float(e.X[i].max()) or None
+    specshow(e.X[i], spec, ax=axes[0], title="input", vmax=vmax)
+    specshow(e.spectrogram[i], spec, ax=axes[1], title=f"interpretation: {e.class_name(e.target[i])}", vmax=vmax)
+    specshow(e.mask[i], spec, ax=axes[2], title="mask", vmax=1)
+    for ax in axes[1:3]:
+        ax.set_ylabel("")
+    rel = _numpy(e.relevance[i])
+    colors = np.where(_numpy(e.selected[i]), "tab:orange", "tab:gray")
+    axes[3].bar(np.arange(len(rel)), rel, color=colors, width=1.0)
+    axes[3].axhline(e.threshold, color="k", lw=0.8, ls="--", label=f"threshold {e.threshold:g}")
+    axes[3].set_xlabel("component k")
+    axes[3].set_ylabel("relevance r / max r")
+    axes[3].set_title(f"{int(e.selected[i].sum())} components kept", fontsize=10)
+    axes[3].legend(fontsize=8)
+    return fig

@@ -1,0 +1,608 @@
+"""The L2I interpreter: from a classifier's hidden layers to activations of a fixed dictionary.
+
+Book: chapter "Training the interpreter". ``Psi`` reads the hidden activations of the classifier
+``f`` (forward hooks on named layers) and predicts ``H >= 0`` (K x frames) for the dictionary ``W``
+learnt by NMF; ``Theta`` pools ``H`` over time (attention) and maps it to the classes with a
+bias-free linear layer. Training makes ``W H`` reconstruct the input's log1p spectrogram and
+``Theta(H)`` mimic ``f``'s decision.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .audio import Spectrogram, check_waveform
+from .datasets import collate
+from .explanation import Explanation, build_explanation
+from .nmf import NMF
+
+__all__ = ["Interpreter", "InterpreterHistory", "hidden_layers"]
+
+_FORMAT = "l2i.interpreter"
+_FORMAT_VERSION = 1
+_EPS = 1e-8
+
+
+def hidden_layers(model: nn.Module) -> list[str]:
+    """Names of the sub-modules of ``model`` that can be hooked (``model.named_modules()``)."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+class _LayerReader(nn.Module):
+    """Maps one hooked activation to ``(batch, hidden, frames_l)``; time is the last axis."""
+
+    def __init__(self, shape: tuple[int, ...], hidden: int):
+        super().__init__()
+        self.rank = len(shape)
+        if self.rank == 4:  # (batch, channels, freq, time)
+            self.net = nn.Conv2d(shape[1], hidden, 3, padding=1)
+        elif self.rank == 3:  # (batch, channels, time)
+            self.net = nn.Conv1d(shape[1], hidden, 3, padding=1)
+        elif self.rank == 2:  # (batch, features): no time axis, broadcast over frames
+            self.net = nn.Linear(shape[1], hidden)
+        else:
+            raise ValueError(f"cannot read a hidden layer of shape {shape}: expected 2 to 4 dimensions")
+
+    def forward(self, a: Tensor) -> Tensor:
+        h = F.relu(self.net(a))
+        if self.rank == 4:
+            return h.mean(dim=2)
+        if self.rank == 2:
+            return h.unsqueeze(-1)
+        return h
+
+
+class _Psi(nn.Module):
+    """Hidden activations -> H (batch, K, frames), non-negative."""
+
+    def __init__(self, shapes: list[tuple[int, ...]], n_components: int, hidden: int):
+        super().__init__()
+        self.readers = nn.ModuleList(_LayerReader(s, hidden) for s in shapes)
+        self.mix = nn.Conv1d(hidden * len(shapes), 2 * hidden, 3, padding=1)
+        self.out = nn.Conv1d(2 * hidden, n_components, 3, padding=1)
+
+    def forward(self, activations: list[Tensor], n_frames: int) -> Tensor:
+        parts = [
+            F.interpolate(reader(a), size=n_frames, mode="linear", align_corners=False)
+            for reader, a in zip(self.readers, activations)
+        ]
+        return F.relu(self.out(F.relu(self.mix(torch.cat(parts, dim=1)))))
+
+
+class _Theta(nn.Module):
+    """Attention pooling of H over time, then a bias-free linear layer to the classes."""
+
+    def __init__(self, n_components: int, n_classes: int):
+        super().__init__()
+        self.score = nn.Conv1d(n_components, n_components, 1, groups=n_components)
+        self.linear = nn.Linear(n_components, n_classes, bias=False)
+
+    def pool(self, H: Tensor) -> Tensor:
+        """``(batch, K, frames) -> (batch, K)``: each component's attention-weighted activation."""
+        weights = torch.softmax(self.score(H), dim=-1)
+        return (weights * H).sum(dim=-1)
+
+    def forward(self, H: Tensor) -> Tensor:
+        return self.linear(self.pool(H))
+
+
+@dataclass
+class InterpreterHistory:
+    """Per-epoch mean training losses and validation fidelity; ``best_epoch`` is the one kept."""
+
+    loss: list[float] = field(default_factory=list)
+    reconstruction: list[float] = field(default_factory=list)
+    fidelity_loss: list[float] = field(default_factory=list)
+    sparsity: list[float] = field(default_factory=list)
+    input_fidelity_loss: list[float] = field(default_factory=list)
+    val_fidelity: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+
+    @property
+    def best_val_fidelity(self) -> float:
+        return self.val_fidelity[self.best_epoch] if self.best_epoch >= 0 else float("nan")
+
+
+class Interpreter(nn.Module):
+    """Listen to Interpret: an interpreter for a trained audio classifier.
+
+    Book: chapters "Training the interpreter" and "Listening to interpretations".
+
+    Parameters
+    ----------
+    classifier : nn.Module
+        Waveforms ``(batch, samples)`` to logits ``(batch, classes)``. It is never changed: it is
+        used in evaluation mode with gradients off, hooks are attached only during each call and
+        removed after, and its parameters are not part of the interpreter's.
+    layers : list of str
+        Names of the classifier's sub-modules to read (``l2i.interpreter.hidden_layers(model)``
+        lists them). Activations of shape (batch, channels, freq, time), (batch, channels, time)
+        or (batch, features) are accepted.
+    dictionary : NMF or Tensor
+        A fitted :class:`l2i.nmf.NMF` or a ``(freq, K)`` non-negative matrix ``W``.
+    spectrogram : Spectrogram, optional
+        Front end of ``X``; by default the one the dictionary was learnt with. Both must agree.
+    n_classes : int, optional
+        Checked against the classifier's output (found by a dry run otherwise).
+    multilabel : bool
+        Mimic ``sigmoid(f)`` with binary cross-entropy instead of ``softmax(f)``.
+    hidden : int
+        Width of Psi.
+    example_length : int, optional
+        Length in samples of the silent clip used for the dry run (default: one second).
+    """
+
+    def __init__(
+        self,
+        classifier: nn.Module,
+        layers: list[str],
+        dictionary: NMF | Tensor,
+        spectrogram: Spectrogram | None = None,
+        n_classes: int | None = None,
+        multilabel: bool = False,
+        hidden: int = 64,
+        example_length: int | None = None,
+        classes: tuple[str, ...] | None = None,
+    ):
+        super().__init__()
+        if not isinstance(classifier, nn.Module):
+            raise ValueError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")
+        W, spec_config = _dictionary_matrix(dictionary)
+        self.spectrogram = _matching_spectrogram(spectrogram, spec_config, W)
+        rate = getattr(classifier, "sample_rate", None)
+        if rate is not None and int(rate) != self.spectrogram.sample_rate:
+            raise ValueError(
+                f"the classifier works at {rate} Hz but the dictionary and spectrogram at "
+                f"{self.spectrogram.sample_rate} Hz: learn the dictionary at the classifier's rate"
+            )
+        self.__dict__["classifier"] = classifier  # not a sub-module: never trained, never saved with us
+        if isinstance(layers, str):
+            layers = [layers]
+        available = dict(classifier.named_modules())
+        unknown = [name for name in layers if name not in available or not name]
+        if unknown or not layers:
+            raise ValueError(
+                f"layers {unknown or layers} are not sub-modules of the classifier; it has: "
+                + ", ".join(hidden_layers(classifier))
+            )
+        self.layers = list(layers)
+        self.multilabel = bool(multilabel)
+        self.register_buffer("W", W.clone().float())
+        self.example_length = int(example_length or self.spectrogram.sample_rate)
+        shapes, n_out = self._dry_run()
+        if n_classes is not None and n_out != n_classes:
+            raise ValueError(f"the classifier returns {n_out} logits but n_classes={n_classes}")
+        self.n_classes = n_out
+        self.classes = tuple(classes) if classes is not None else None
+        self.layer_shapes = shapes
+        self.hidden = int(hidden)
+        self.psi = _Psi(shapes, self.n_components, self.hidden)
+        self.theta = _Theta(self.n_components, self.n_classes)
+        self.history = InterpreterHistory()
+
+    @property
+    def n_components(self) -> int:
+        return self.W.shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        """The classifier's device; the interpreter follows it."""
+        return next((p.device for p in self.classifier.parameters()), self.W.device)
+
+    def _follow_classifier(self) -> None:
+        if self.W.device != self.device:
+            self.to(self.device)
+
+    # ------------------------------------------------------------------ reading the classifier
+    @contextmanager
+    def _reading(self):
+        """Hooks on, gradients and training off for the classifier; everything restored after."""
+        f = self.classifier
+        was_training = f.training
+        flags = [(p, p.requires_grad) for p in f.parameters()]
+        captured: dict[str, Tensor] = {}
+        modules = dict(f.named_modules())
+        handles = [
+            modules[name].register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out))
+            for name in self.layers
+        ]
+        f.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        try:
+            yield captured
+        finally:
+            for h in handles:
+                h.remove()
+            for p, flag in flags:
+                p.requires_grad_(flag)
+            f.train(was_training)
+
+    def classify(self, waveform: Tensor, hidden: bool = False):
+        """The classifier's logits ``(batch, classes)`` (and hidden activations if ``hidden``)."""
+        with self._reading() as captured:
+            logits = self.classifier(waveform)
+            _check_logits(logits, waveform.shape[0])
+            acts = []
+            for name in self.layers:
+                a = captured.get(name)
+                if not isinstance(a, Tensor):
+                    raise ValueError(
+                        f"layer {name!r} did not output a single tensor during the forward pass "
+                        "(it was not called, or returns a tuple): choose another layer"
+                    )
+                acts.append(a)
+        return (logits, acts) if hidden else logits
+
+    def _dry_run(self) -> tuple[list[tuple[int, ...]], int]:
+        device = self.device
+        probe = torch.randn(2, self.example_length, generator=torch.Generator().manual_seed(0)) * 0.1
+        with torch.no_grad():
+            logits, acts = self.classify(probe.to(device), hidden=True)
+        return [tuple(a.shape) for a in acts], logits.shape[1]
+
+    # ------------------------------------------------------------------ forward
+    def activations(self, waveform: Tensor, X: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """``H`` (batch, K, frames), the classifier's logits and ``X``, for ``(batch, samples)``."""
+        self._follow_classifier()
+        waveform = waveform.to(self.device)
+        if X is None:
+            X = self.spectrogram(waveform)
+        with torch.no_grad():
+            logits, acts = self.classify(waveform, hidden=True)
+        H = self.psi([a.detach() for a in acts], X.shape[-1])
+        return H, logits, X
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        """Theta(Psi(hidden(x))): the interpreter's logits ``(batch, classes)``."""
+        waveform = _as_batch(waveform)
+        H, _, _ = self.activations(waveform)
+        return self.theta(H)
+
+    def relevance(self, H: Tensor, target: Tensor) -> Tensor:
+        """``r_k = z_k * theta_{c,k}`` for each item's target class: ``(batch, K)``."""
+        z = self.theta.pool(H)
+        return z * self.theta.linear.weight[target]
+
+    def soft_mask(self, H: Tensor, weights: Tensor) -> Tensor:
+        """``M = W (w * H) / (W H + eps)``: ``(batch, freq, frames)`` in [0, 1] for weights in [0, 1]."""
+        full = self.W @ H
+        part = self.W @ (weights.unsqueeze(-1) * H)
+        return part / (full + _EPS)
+
+    # ------------------------------------------------------------------ explaining
+    @torch.no_grad()
+    def explain(
+        self,
+        waveform: Tensor,
+        target: int | list[int] | Tensor | None = None,
+        threshold: float = 0.2,
+        top_k: int | None = None,
+        sample_rate: int | None = None,
+    ) -> Explanation:
+        """Listenable interpretations of the classifier's decisions on ``waveform``.
+
+        Parameters
+        ----------
+        waveform : Tensor
+            ``(samples,)`` or ``(batch, samples)`` at the interpreter's sample rate.
+        target : int, sequence or Tensor, optional
+            Class to explain per item (default: the classifier's decision, ``argmax f(x)``).
+        threshold : float
+            Keep the components whose normalised relevance exceeds it (0.2 in the original).
+        top_k : int, optional
+            Keep at most this many of them.
+        sample_rate : int, optional
+            The waveform's rate, checked against the interpreter's.
+
+        Returns
+        -------
+        Explanation
+            Batched; see :mod:`l2i.explanation`. Book: chapter "Listening to interpretations".
+        """
+        if not 0 <= threshold < 1:
+            raise ValueError(f"threshold must be in [0, 1), got {threshold}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        if sample_rate is not None:
+            self._check_rate(sample_rate)
+        x = _as_batch(waveform)
+        if x.shape[-1] < self.spectrogram.n_fft:
+            raise ValueError(
+                f"the clip has {x.shape[-1]} samples, shorter than one STFT frame ({self.spectrogram.n_fft}): "
+                "pad it (l2i.audio.fit_length)"
+            )
+        self._follow_classifier()
+        x = x.to(self.device)
+        was_training = self.training
+        self.eval()
+        try:
+            X, phase = self.spectrogram.analyze(x)
+            H, logits, _ = self.activations(x, X)
+            out = self.theta(H)
+        finally:
+            self.train(was_training)
+        target = self._targets(target, logits)
+        return build_explanation(
+            x, X, phase, H, logits, out, self.relevance(H, target), target,
+            self.W, self.spectrogram, threshold, top_k, self.classes,
+        )
+
+    def _targets(self, target, logits: Tensor) -> Tensor:
+        batch = logits.shape[0]
+        if target is None:
+            return logits.argmax(dim=1)
+        t = torch.as_tensor(target, device=logits.device).long().flatten()
+        if t.numel() == 1:
+            t = t.expand(batch)
+        if t.numel() != batch:
+            raise ValueError(f"target has {t.numel()} entries for a batch of {batch}")
+        bad = t[(t < 0) | (t >= self.n_classes)]
+        if bad.numel():
+            raise ValueError(
+                f"target {int(bad[0])} is outside the classifier's {self.n_classes} classes (0 to {self.n_classes - 1})"
+            )
+        return t
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        train: Dataset,
+        val: Dataset,
+        epochs: int = 35,
+        batch_size: int = 32,
+        lr: float = 2e-4,
+        lam_rec: float = 5.0,
+        lam_fid: float = 1.0,
+        lam_fid_start: float = 0.5,
+        ramp_epoch: int | None = None,
+        lam_spa: float = 0.4,
+        lam_in: float = 0.0,
+        threshold: float = 0.2,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> InterpreterHistory:
+        """Train Psi and Theta; keep the epoch with the best validation fidelity.
+
+        Loss per batch: ``lam_rec * mean((X - WH)^2) + lam_fid * L_fid + lam_spa * mean|H|``
+        ``(+ lam_in * L_in)``. ``L_fid`` is the cross-entropy of ``softmax(Theta(H))`` against
+        ``softmax(f(x))`` (binary cross-entropy against ``sigmoid(f(x))`` when multi-label).
+        ``lam_fid`` is ``lam_fid_start`` until ``ramp_epoch`` (19 of 35 in the original, the same
+        share of ``epochs`` by default), then ``lam_fid``.
+
+        ``lam_in > 0`` adds the input-fidelity term, beyond the original method: the soft-masked
+        interpretation (components weighted by a sigmoid of their normalised relevance around
+        ``threshold``), turned back into audio and passed through ``f``, should keep ``f``'s
+        decision (cross-entropy to ``argmax f(x)``).
+
+        Training runs on the classifier's device (move the classifier to the GPU first, then build
+        the interpreter). Book: chapter "Training the interpreter".
+        """
+        self._follow_classifier()
+        device = self.device
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
+        optimizer = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr)
+        ramp = round(epochs * 19 / 35) if ramp_epoch is None else int(ramp_epoch)
+        self.history = history = InterpreterHistory()
+        best = None
+        with tqdm(total=epochs, desc="interpreter", disable=not progress, leave=False) as bar:
+            for epoch in range(epochs):
+                self.train()
+                w_fid = lam_fid_start if epoch < ramp else lam_fid
+                sums = torch.zeros(5)
+                count = 0
+                for batch in loader:
+                    x = batch.waveforms.to(device)
+                    self._check_rate(batch.sample_rate)
+                    X, phase = self.spectrogram.analyze(x)
+                    H, logits, _ = self.activations(x, X)
+                    out = self.theta(H)
+                    rec = (X - self.W @ H).pow(2).mean()
+                    fid = self._fidelity_loss(out, logits)
+                    spa = H.abs().mean()
+                    loss = lam_rec * rec + w_fid * fid + lam_spa * spa
+                    l_in = torch.zeros((), device=device)
+                    if lam_in > 0:
+                        l_in = self._input_fidelity_loss(x, X, phase, H, logits, threshold)
+                        loss = loss + lam_in * l_in
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    n = x.shape[0]
+                    sums += torch.tensor([float(v.detach()) for v in (loss, rec, fid, spa, l_in)]) * n
+                    count += n
+                means = (sums / count).tolist()
+                for name, value in zip(("loss", "reconstruction", "fidelity_loss", "sparsity", "input_fidelity_loss"), means):
+                    getattr(history, name).append(value)
+                history.val_fidelity.append(self.fidelity(val))
+                if history.best_epoch < 0 or history.val_fidelity[-1] > history.best_val_fidelity:
+                    history.best_epoch = epoch
+                    best = copy.deepcopy({k: v for k, v in self.state_dict().items()})
+                bar.update()
+                bar.set_postfix(loss=f"{means[0]:.3f}", val_fidelity=f"{history.val_fidelity[-1]:.3f}")
+        self.load_state_dict(best)
+        self.eval()
+        return history
+
+    def _fidelity_loss(self, out: Tensor, logits: Tensor) -> Tensor:
+        if self.multilabel:
+            return F.binary_cross_entropy_with_logits(out, torch.sigmoid(logits))
+        return F.cross_entropy(out, torch.softmax(logits, dim=1))
+
+    def _input_fidelity_loss(self, x, X, phase, H, logits, threshold: float) -> Tensor:
+        target = logits.argmax(dim=1)
+        r = self.relevance(H, target)
+        r = r / r.amax(dim=1, keepdim=True).clamp_min(_EPS)
+        weights = torch.sigmoid((r - threshold) / 0.05)
+        audio = self.spectrogram.synthesize(self.soft_mask(H, weights) * X, phase, length=x.shape[-1])
+        with self._reading():
+            out = self.classifier(audio)
+        if self.multilabel:
+            return F.binary_cross_entropy_with_logits(out, (torch.sigmoid(logits) > 0.5).float())
+        return F.cross_entropy(out, target)
+
+    @torch.no_grad()
+    def fidelity(self, data: Dataset, batch_size: int = 64) -> float:
+        """Share of clips where ``argmax Theta(H) == argmax f(x)`` (agreement with the classifier,
+        not with the labels). Book: chapter "Training the interpreter"."""
+        device = self.device
+        was_training = self.training
+        self.eval()
+        agree, total = 0, 0
+        for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
+            x = batch.waveforms.to(device)
+            H, logits, _ = self.activations(x)
+            agree += int((self.theta(H).argmax(1) == logits.argmax(1)).sum())
+            total += x.shape[0]
+        self.train(was_training)
+        return agree / total
+
+    def _check_rate(self, rate: int) -> None:
+        if int(rate) != self.spectrogram.sample_rate:
+            raise ValueError(
+                f"audio at {rate} Hz given to an interpreter working at {self.spectrogram.sample_rate} Hz: "
+                "resample it (l2i.audio.resample) or load the dataset at that rate"
+            )
+
+    # ------------------------------------------------------------------ persistence
+    def config(self) -> dict:
+        return {
+            "layers": self.layers,
+            "multilabel": self.multilabel,
+            "hidden": self.hidden,
+            "example_length": self.example_length,
+            "n_classes": self.n_classes,
+            "classes": list(self.classes) if self.classes else None,
+            "spectrogram": self.spectrogram.config(),
+            "layer_shapes": [list(s[1:]) for s in self.layer_shapes],
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the interpreter (Psi, Theta, dictionary, settings; not the classifier), atomically."""
+        from . import __version__
+
+        payload = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "l2i_version": __version__,
+            "config": self.config(),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+            "history": self.history.__dict__,
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, classifier: nn.Module, map_location="cpu") -> Interpreter:
+        """Load an interpreter saved with :meth:`save` for ``classifier`` (``weights_only=True``).
+
+        The classifier's hidden layers must have the shapes seen when the interpreter was trained.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"no interpreter file at {path}")
+        try:
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as err:
+            raise ValueError(f"{path} is not a readable l2i interpreter ({err})") from err
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise ValueError(f"{path} is not an l2i interpreter file")
+        if payload.get("format_version", 0) > _FORMAT_VERSION:
+            raise ValueError(f"{path} was written by a newer l2i ({payload.get('l2i_version')}): upgrade l2i")
+        config, state = payload["config"], payload["state_dict"]
+        model = cls(
+            classifier,
+            config["layers"],
+            state["W"],
+            spectrogram=Spectrogram(**config["spectrogram"]),
+            n_classes=config["n_classes"],
+            multilabel=config["multilabel"],
+            hidden=config["hidden"],
+            example_length=config["example_length"],
+            classes=config["classes"],
+        )
+        found = [list(s[1:]) for s in model.layer_shapes]
+        if found != config["layer_shapes"]:
+            raise ValueError(
+                f"the classifier's layers {config['layers']} now have shapes {found}, but the interpreter "
+                f"was trained on {config['layer_shapes']}: is this the same classifier?"
+            )
+        model.load_state_dict(state)
+        model.history = InterpreterHistory(**payload.get("history", {}))
+        model.eval()
+        return model
+
+
+def _as_batch(waveform: Tensor) -> Tensor:
+    check_waveform(waveform)
+    return waveform.unsqueeze(0) if waveform.ndim == 1 else waveform
+
+
+def _check_logits(logits, batch: int) -> None:
+    if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[0] != batch or not logits.is_floating_point():
+        got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise ValueError(
+            f"the classifier must return logits of shape (batch, classes) = ({batch}, C); it returned {got}. "
+            "Wrap it so that forward(waveforms) returns the logits tensor"
+        )
+    rows = logits.detach().float()
+    if ((rows >= 0) & (rows <= 1)).all() and torch.allclose(rows.sum(1), torch.ones(batch), atol=1e-4):
+        raise ValueError(
+            "the classifier seems to return probabilities (rows in [0, 1] summing to 1): L2I needs the "
+            "logits; remove the final softmax"
+        )
+
+
+def _dictionary_matrix(dictionary) -> tuple[Tensor, dict | None]:
+    if isinstance(dictionary, NMF):
+        if dictionary.W is None:
+            raise ValueError("the NMF dictionary is not fitted: call fit() or NMF.load() first")
+        return dictionary.W.detach().cpu(), dictionary.spectrogram
+    if isinstance(dictionary, Tensor):
+        if dictionary.ndim != 2 or (dictionary < 0).any() or not torch.isfinite(dictionary).all():
+            raise ValueError("a dictionary tensor must be a finite, non-negative (freq, K) matrix")
+        return dictionary.detach().cpu(), None
+    raise ValueError(f"dictionary must be a fitted l2i.nmf.NMF or a (freq, K) tensor, got {type(dictionary).__name__}")
+
+
+def _matching_spectrogram(spectrogram: Spectrogram | None, learnt: dict | None, W: Tensor) -> Spectrogram:
+    if spectrogram is None:
+        if learnt is None:
+            raise ValueError("pass spectrogram=Spectrogram(...): the dictionary does not record its front end")
+        spectrogram = Spectrogram(**learnt)
+    elif learnt is not None:
+        for key in ("sample_rate", "n_fft", "hop_length"):
+            if learnt[key] != getattr(spectrogram, key):
+                raise ValueError(
+                    f"the dictionary was learnt with {key}={learnt[key]} but the interpreter's spectrogram "
+                    f"has {key}={getattr(spectrogram, key)}: use Spectrogram(**nmf.spectrogram) or learn a "
+                    "new dictionary"
+                )
+    if W.shape[0] != spectrogram.n_freq:
+        raise ValueError(
+            f"the dictionary has {W.shape[0]} frequency bins but the spectrogram has {spectrogram.n_freq} "
+            f"(n_fft={spectrogram.n_fft})"
+        )
+    return spectrogram

@@ -1,0 +1,136 @@
+"""Metrics for interpretations, with the exact definitions of the L2I literature.
+
+Book: chapter "Evaluating interpretations" (and "Training the interpreter" for fidelity).
+
+Conventions, chosen so that the pitfalls seen in earlier implementations cannot happen:
+
+* every function that needs probabilities takes **logits** and applies the softmax itself, once;
+* ``target`` is the class being explained, ``c = argmax f(x)`` in the standard evaluation, never
+  the ground-truth label; the per-clip functions return ``(batch,)`` tensors and callers average.
+
+With ``p = softmax(f(.))``, ``x_in`` the interpretation audio and ``x_out`` the input with the
+interpretation removed:
+
+=============  =========================================================================
+fidelity       share of clips where ``argmax Theta(H) == argmax f(x)``
+FF             ``p_c(x) - p_c(x_out)``
+Fid-In         ``1[argmax f(x_in) == c]``
+AI             ``100 * 1[p_c(x_in) > p_c(x)]``
+AD             ``100 * max(0, p_c(x) - p_c(x_in)) / p_c(x)``
+AG             ``100 * max(0, p_c(x_in) - p_c(x)) / (1 - p_c(x))``
+SPS            Gini index of the mask (1: all mass on one bin, 0: uniform)
+COMP           entropy of the mask normalised to sum to 1 (nats)
+SI-SDR         scale-invariant signal-to-distortion ratio (dB) against a reference source
+=============  =========================================================================
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "fidelity",
+    "faithfulness",
+    "input_fidelity",
+    "average_increase",
+    "average_drop",
+    "average_gain",
+    "sparseness",
+    "complexity",
+    "si_sdr",
+    "si_sdr_improvement",
+]
+
+_EPS = 1e-12
+
+
+def _p(logits: Tensor, target: Tensor) -> Tensor:
+    """``softmax(logits)[target]`` per row: ``(batch, classes), (batch,) -> (batch,)``."""
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be (batch, classes), got shape {tuple(logits.shape)}")
+    target = torch.as_tensor(target, device=logits.device).long().reshape(-1)
+    if target.shape[0] != logits.shape[0]:
+        raise ValueError(f"{target.shape[0]} targets for {logits.shape[0]} rows of logits")
+    return torch.softmax(logits.double(), dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
+
+
+def fidelity(interpreter_logits: Tensor, classifier_logits: Tensor) -> float:
+    """Share of clips where the interpreter's decision equals the classifier's (not the label's)."""
+    if interpreter_logits.shape != classifier_logits.shape:
+        raise ValueError("interpreter and classifier logits must have the same shape")
+    return float((interpreter_logits.argmax(1) == classifier_logits.argmax(1)).double().mean())
+
+
+def faithfulness(logits_x: Tensor, logits_out: Tensor, target: Tensor) -> Tensor:
+    """FF ``= p_c(x) - p_c(x_out)``, per clip: high when what was removed mattered."""
+    return _p(logits_x, target) - _p(logits_out, target)
+
+
+def input_fidelity(logits_in: Tensor, target: Tensor) -> Tensor:
+    """Fid-In ``= 1[argmax f(x_in) == c]``, per clip (0.0 or 1.0)."""
+    target = torch.as_tensor(target, device=logits_in.device).long().reshape(-1)
+    return (logits_in.argmax(1) == target).double()
+
+
+def average_increase(logits_x: Tensor, logits_in: Tensor, target: Tensor) -> Tensor:
+    """AI ``= 100 * 1[p_c(x_in) > p_c(x)]``, per clip."""
+    return 100.0 * (_p(logits_in, target) > _p(logits_x, target)).double()
+
+
+def average_drop(logits_x: Tensor, logits_in: Tensor, target: Tensor) -> Tensor:
+    """AD ``= 100 * max(0, p_c(x) - p_c(x_in)) / p_c(x)``, per clip (lower is better)."""
+    px, pin = _p(logits_x, target), _p(logits_in, target)
+    return 100.0 * (px - pin).clamp_min(0) / px.clamp_min(_EPS)
+
+
+def average_gain(logits_x: Tensor, logits_in: Tensor, target: Tensor) -> Tensor:
+    """AG ``= 100 * max(0, p_c(x_in) - p_c(x)) / (1 - p_c(x))``, per clip."""
+    px, pin = _p(logits_x, target), _p(logits_in, target)
+    return 100.0 * (pin - px).clamp_min(0) / (1 - px).clamp_min(_EPS)
+
+
+def sparseness(mask: Tensor) -> Tensor:
+    """SPS: Gini index of each mask ``(batch, ...) -> (batch,)`` (Hurley & Rickard 2009).
+
+    ``G = 1 - 2 sum_k (m_(k) / ||m||_1) (N - k + 1/2) / N`` over the values sorted ascending; 0 for
+    a constant mask, ``1 - 1/N`` when one bin holds everything. An all-zero mask gets 0.
+    """
+    m = mask.detach().flatten(1).double().abs()
+    n = m.shape[1]
+    sorted_m, _ = m.sort(dim=1)
+    total = sorted_m.sum(dim=1, keepdim=True)
+    k = torch.arange(1, n + 1, dtype=torch.float64, device=m.device)
+    gini = 1 - 2 * ((sorted_m / total.clamp_min(_EPS)) * ((n - k + 0.5) / n)).sum(dim=1)
+    return torch.where(total.squeeze(1) > 0, gini, torch.zeros_like(gini))
+
+
+def complexity(mask: Tensor) -> Tensor:
+    """COMP: entropy (nats) of each mask normalised to a distribution, ``(batch, ...) -> (batch,)``.
+
+    ``-sum p log p`` with ``p = m / sum(m)``; 0 for an all-zero mask, ``log N`` for a constant one.
+    """
+    m = mask.detach().flatten(1).double().abs()
+    p = m / m.sum(dim=1, keepdim=True).clamp_min(_EPS)
+    return -(p * torch.log(p.clamp_min(_EPS))).sum(dim=1)
+
+
+def si_sdr(estimate: Tensor, reference: Tensor) -> Tensor:
+    """Scale-invariant SDR in dB (Le Roux et al. 2019), ``(batch, samples) -> (batch,)``.
+
+    Both signals are made zero-mean; ``s = <e, r> r / ||r||^2``; ``10 log10(||s||^2 / ||e - s||^2)``.
+    """
+    if estimate.shape != reference.shape:
+        raise ValueError(f"estimate {tuple(estimate.shape)} and reference {tuple(reference.shape)} differ in shape")
+    e = estimate.double() - estimate.double().mean(dim=-1, keepdim=True)
+    r = reference.double() - reference.double().mean(dim=-1, keepdim=True)
+    scale = (e * r).sum(-1, keepdim=True) / r.pow(2).sum(-1, keepdim=True).clamp_min(_EPS)
+    target = scale * r
+    noise = e - target
+    return 10 * torch.log10(target.pow(2).sum(-1).clamp_min(_EPS) / noise.pow(2).sum(-1).clamp_min(_EPS))
+
+
+def si_sdr_improvement(estimate: Tensor, mixture: Tensor, reference: Tensor) -> Tensor:
+    """SI-SDRi: ``si_sdr(estimate, ref) - si_sdr(mixture, ref)`` in dB; > 0 when the estimate is
+    closer to the reference source than the mixture itself is."""
+    return si_sdr(estimate, reference) - si_sdr(mixture, reference)

@@ -1,0 +1,169 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from l2i.audio import Spectrogram
+from l2i.datasets import SyntheticScenes
+from l2i.interpreter import Interpreter, hidden_layers
+from l2i.models import MelCNN
+from l2i.nmf import NMF
+
+SPEC = Spectrogram(8000, 256)
+
+
+@pytest.fixture(scope="module")
+def parts():
+    torch.manual_seed(0)
+    train = SyntheticScenes("train", n_per_class=3)
+    val = SyntheticScenes("val", n_per_class=2)
+    X = torch.cat([SPEC(train[i].waveform) for i in range(len(train))], dim=1)
+    nmf = NMF(12, n_iter=30, progress=False).fit(X, spectrogram=SPEC.config())
+    classifier = MelCNN(len(train.classes), width=4).eval()
+    return train, val, nmf, classifier
+
+
+def make(classifier, nmf, **kw):
+    return Interpreter(classifier, ["block2", "block4"], nmf, **kw)
+
+
+@pytest.fixture(scope="module")
+def trained(parts):
+    train, _, nmf, f = parts
+    torch.manual_seed(1)
+    interp = make(f, nmf)
+    start = interp.fidelity(train)
+    interp.fit(train, train, epochs=25, batch_size=8, lr=3e-3, progress=False)
+    return interp, start
+
+
+def test_hooks_shapes_and_forward(parts):
+    train, _, nmf, f = parts
+    interp = make(f, nmf)
+    assert interp.n_classes == 8 and interp.n_components == 12
+    assert interp.layer_shapes[0][1] == 8 and len(interp.layer_shapes[0]) == 4
+    x = torch.stack([train[i].waveform for i in range(3)])
+    H, logits, X = interp.activations(x)
+    assert H.shape == (3, 12, SPEC.n_frames(8000)) and (H >= 0).all()
+    assert interp(x).shape == (3, 8)
+    assert not any(n.startswith("classifier") for n, _ in interp.named_parameters())
+
+
+def test_classifier_is_left_exactly_as_it_was(parts):
+    train, val, nmf, f = parts
+    f.train()  # whatever state it is in must come back
+    f.block1[0].weight.requires_grad_(False)
+    before = copy.deepcopy(f.state_dict())
+    flags = [p.requires_grad for p in f.parameters()]
+    interp = make(f, nmf)
+    interp.fit(train, val, epochs=1, batch_size=8, lam_in=0.5, progress=False)
+    interp.explain(train[0].waveform)
+    for k, v in f.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert [p.requires_grad for p in f.parameters()] == flags
+    assert f.training
+    assert all(p.grad is None for p in f.parameters())
+    assert all(not m._forward_hooks for m in f.modules())
+    f.eval()
+    f.block1[0].weight.requires_grad_(True)
+
+
+def test_wrong_layers_and_outputs_are_named(parts):
+    _, _, nmf, f = parts
+    with pytest.raises(ValueError, match="block2, block2.0"):
+        Interpreter(f, ["block9"], nmf)
+    assert "block3" in hidden_layers(f)
+
+    class Probabilities(nn.Module):
+        sample_rate = 8000
+
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(8000, 3)
+
+        def forward(self, x):
+            return torch.softmax(self.net(x), dim=1)
+
+    with pytest.raises(ValueError, match="probabilities"):
+        Interpreter(Probabilities(), ["net"], nmf)
+
+    class Pair(Probabilities):
+        def forward(self, x):
+            return self.net(x), x
+
+    with pytest.raises(ValueError, match="logits of shape"):
+        Interpreter(Pair(), ["net"], nmf)
+
+
+def test_dictionary_must_match_rate_and_stft(parts):
+    _, _, nmf, f = parts
+    with pytest.raises(ValueError, match="n_fft=256 but"):
+        make(f, nmf, spectrogram=Spectrogram(8000, 512))
+    other = NMF(4, n_iter=2, progress=False).fit(torch.rand(129, 50), spectrogram={"sample_rate": 16000, "n_fft": 256, "hop_length": 64})
+    with pytest.raises(ValueError, match="8000 Hz"):
+        make(f, other)
+    with pytest.raises(ValueError, match="does not record"):
+        make(f, nmf.W)
+    assert make(f, nmf.W, spectrogram=SPEC).n_components == 12
+
+
+def test_explanations_add_up_and_respect_the_threshold(parts, trained):
+    train, _, nmf, f = parts
+    interp, _ = trained
+    x = torch.stack([train[i].waveform for i in range(4)])
+    e = interp.explain(x)
+    assert not e.silent.any()
+    assert len(e) == 4 and e.audio.shape == x.shape and e.mask.shape == e.X.shape
+    torch.testing.assert_close(e.audio + e.residual, x)
+    assert (e.mask >= 0).all() and (e.mask <= 1).all()
+    assert torch.equal(e.target, e.decision)
+    assert torch.equal(e.selected, e.relevance > 0.2)
+    assert (e.relevance.amax(1) == 1).all()
+    one = interp.explain(x[0], target=3, threshold=0.0, top_k=2)
+    assert one.target.tolist() == [3] and int(one.selected.sum()) <= 2
+    assert one.component_audio(one.components()[0]).shape == (8000,)
+    assert "target" in e.summary(0) and "<audio" in e._repr_html_()
+    assert e[1].waveform.shape == (1, 8000)
+
+
+def test_bad_targets_and_silence(parts):
+    train, _, nmf, f = parts
+    interp = make(f, nmf)
+    with pytest.raises(ValueError, match="outside the classifier's 8 classes"):
+        interp.explain(train[0].waveform, target=8)
+    with pytest.raises(ValueError, match="entries"):
+        interp.explain(torch.stack([train[0].waveform] * 2), target=[1, 2, 3])
+    with pytest.raises(ValueError, match="Hz"):
+        interp.explain(train[0].waveform, sample_rate=16000)
+    with pytest.raises(ValueError, match="shorter than one STFT frame"):
+        interp.explain(torch.zeros(100))
+    e = interp.explain(torch.zeros(8000))
+    assert bool(e.silent[0]) and int(e.selected.sum()) == 0
+    assert torch.isfinite(e.audio).all() and float(e.audio.abs().max()) == 0.0
+    assert torch.isfinite(e.relevance).all() and torch.isfinite(e.mask).all()
+    assert "nothing to explain" in e.summary(0)
+
+
+def test_fit_multilabel_and_save_load(parts, tmp_path):
+    train, val, nmf, f = parts
+    interp = make(f, nmf, multilabel=True, classes=SyntheticScenes.classes)
+    history = interp.fit(train, val, epochs=2, batch_size=8, progress=False)
+    assert len(history.loss) == 2 and 0 <= history.best_val_fidelity <= 1
+    path = interp.save(tmp_path / "interp.pt")
+    loaded = Interpreter.load(path, f)
+    x = train[0].waveform
+    torch.testing.assert_close(loaded(x), interp(x))
+    assert loaded.classes == SyntheticScenes.classes and loaded.multilabel
+    other = MelCNN(8, width=6).eval()
+    with pytest.raises(ValueError, match="same classifier"):
+        Interpreter.load(path, other)
+
+
+def test_training_reaches_the_classifier_decisions(parts, trained):
+    """On the training clips themselves, a few epochs give better than chance agreement."""
+    train, _, _, _ = parts
+    interp, before = trained
+    assert interp.history.best_val_fidelity >= 0.5 > 1 / 8
+    assert interp.history.reconstruction[-1] < interp.history.reconstruction[0]
+    assert interp.fidelity(train) >= before

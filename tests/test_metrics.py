@@ -1,0 +1,92 @@
+import math
+
+import pytest
+import torch
+
+from l2i import metrics as M
+
+
+def logits_for(*probs):
+    """Logits whose softmax is exactly the given probability rows."""
+    return torch.log(torch.tensor(probs, dtype=torch.float64))
+
+
+def test_fidelity_compares_with_the_classifier_not_the_labels():
+    f = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 0.0], [0.0, 1.0]])
+    theta = torch.tensor([[1.0, 0.0], [1.0, 0.0], [5.0, 0.0], [0.0, 0.5]])
+    assert M.fidelity(theta, f) == 0.75  # labels play no part
+
+
+def test_faithfulness_hand_computed():
+    x = logits_for([0.7, 0.2, 0.1], [0.5, 0.25, 0.25])
+    out = logits_for([0.4, 0.3, 0.3], [0.6, 0.2, 0.2])
+    ff = M.faithfulness(x, out, torch.tensor([0, 0]))
+    torch.testing.assert_close(ff, torch.tensor([0.3, -0.1], dtype=torch.float64))
+
+
+def test_probabilities_are_computed_once_from_logits():
+    """Passing probabilities where logits belong would apply softmax twice: AD must use p_c(x)
+    exactly once. Here p_c(x) = 0.8 and p_c(x_in) = 0.4, so AD = 50."""
+    x = logits_for([0.8, 0.2])
+    x_in = logits_for([0.4, 0.6])
+    assert float(M.average_drop(x, x_in, torch.tensor([0]))) == pytest.approx(50.0)
+    twice = M.average_drop(torch.softmax(x, 1), torch.softmax(x_in, 1), torch.tensor([0]))
+    assert float(twice) != pytest.approx(50.0)  # the pitfall gives another number
+
+
+def test_input_fidelity_uses_the_target_per_clip():
+    x_in = torch.tensor([[0.1, 2.0, 0.0], [3.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    target = torch.tensor([1, 1, 2])  # argmax f(x) per clip, not a constant
+    assert M.input_fidelity(x_in, target).tolist() == [1.0, 0.0, 1.0]
+
+
+def test_ai_ad_ag_hand_computed():
+    x = logits_for([0.6, 0.4], [0.5, 0.5], [0.9, 0.1])
+    x_in = logits_for([0.8, 0.2], [0.25, 0.75], [0.9, 0.1])
+    c = torch.tensor([0, 0, 0])
+    assert M.average_increase(x, x_in, c).tolist() == [100.0, 0.0, 0.0]
+    torch.testing.assert_close(M.average_drop(x, x_in, c), torch.tensor([0.0, 50.0, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(M.average_gain(x, x_in, c), torch.tensor([50.0, 0.0, 0.0], dtype=torch.float64))
+
+
+def test_gini_sparseness_hand_computed():
+    assert float(M.sparseness(torch.ones(1, 10))) == pytest.approx(0.0, abs=1e-12)
+    one_hot = torch.zeros(1, 10)
+    one_hot[0, 3] = 5.0
+    assert float(M.sparseness(one_hot)) == pytest.approx(1 - 1 / 10)
+    # [0, 1]: sorted (0, 1), total 1 -> 1 - 2 * (1 * (2 - 2 + 0.5) / 2) = 0.5
+    assert float(M.sparseness(torch.tensor([[1.0, 0.0]]))) == pytest.approx(0.5)
+    assert float(M.sparseness(torch.zeros(1, 4))) == 0.0
+    assert M.sparseness(torch.rand(3, 4, 5)).shape == (3,)
+
+
+def test_complexity_is_entropy_of_the_normalised_mask():
+    assert float(M.complexity(torch.ones(1, 8))) == pytest.approx(math.log(8))
+    assert float(M.complexity(torch.tensor([[0.0, 2.0, 0.0]]))) == pytest.approx(0.0)
+    expected = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    assert float(M.complexity(torch.tensor([[1.0, 3.0]]))) == pytest.approx(expected)
+    assert float(M.complexity(torch.zeros(1, 5))) == 0.0
+
+
+def test_si_sdr_hand_computed():
+    t = torch.linspace(0, 1, 1000)
+    ref = torch.sin(2 * math.pi * 5 * t).unsqueeze(0)
+    # Scaling does not matter; equal-energy orthogonal noise gives 0 dB.
+    noise = torch.cos(2 * math.pi * 5 * t).unsqueeze(0)
+    noise = noise - noise.mean()
+    noise = noise - (noise * (ref - ref.mean())).sum() / (ref - ref.mean()).pow(2).sum() * (ref - ref.mean())
+    noise = noise * (ref - ref.mean()).norm() / noise.norm()
+    assert float(M.si_sdr(3 * ref, ref)) > 100
+    assert float(M.si_sdr(ref + noise, ref)) == pytest.approx(0.0, abs=1e-6)
+    assert float(M.si_sdr(ref + 0.1 * noise, ref)) == pytest.approx(20.0, abs=1e-6)
+    mixture = ref + noise
+    assert float(M.si_sdr_improvement(ref + 0.1 * noise, mixture, ref)) == pytest.approx(20.0, abs=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        M.si_sdr(ref, ref[:, :10])
+
+
+def test_shapes_are_checked():
+    with pytest.raises(ValueError, match="batch, classes"):
+        M.faithfulness(torch.zeros(3), torch.zeros(3), torch.tensor([0]))
+    with pytest.raises(ValueError, match="targets"):
+        M.faithfulness(torch.zeros(2, 3), torch.zeros(2, 3), torch.tensor([0, 1, 2]))
