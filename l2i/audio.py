@@ -13,7 +13,6 @@ Conventions
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 from torch import Tensor, nn
+
+from .persistence import atomic_path
 
 __all__ = [
     "Spectrogram",
@@ -296,14 +297,6 @@ def save(path: str | os.PathLike, waveform: Tensor, sample_rate: int) -> Path:
     check_waveform(waveform)
     if waveform.ndim != 1:
         raise ValueError(f"save writes one clip of shape (samples,), got {tuple(waveform.shape)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.wav")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, waveform.detach().cpu().clamp(-1, 1).numpy(), int(sample_rate), subtype="PCM_16")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return Path(path)

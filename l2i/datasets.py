@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from . import scenes
 from .audio import fit_length, load, mix_at_snr
+from .persistence import atomic_path
 
 __all__ = [
     "Example",
@@ -66,13 +67,15 @@ class Example(NamedTuple):
 
 class Batch(NamedTuple):
     """Examples collated: ``waveforms`` (batch, samples) zero-padded, ``lengths`` (batch,),
-    ``labels`` (batch,), ``sources`` (batch, n_sources, samples) or None."""
+    ``labels`` (batch,), ``sources`` (batch, n_sources, samples) and ``source_labels``
+    (batch, n_sources), or None where the clips are not mixtures."""
 
     waveforms: Tensor
     lengths: Tensor
     sample_rate: int
     labels: Tensor
     sources: Tensor | None
+    source_labels: Tensor | None = None
 
 
 def collate(examples: Sequence[Example]) -> Batch:
@@ -84,10 +87,11 @@ def collate(examples: Sequence[Example]) -> Batch:
     waveforms = torch.stack([fit_length(e.waveform, n) for e in examples])
     lengths = torch.tensor([e.waveform.shape[-1] for e in examples])
     labels = torch.tensor([e.label for e in examples])
-    sources = None
+    sources, source_labels = None, None
     if all(e.sources is not None for e in examples) and len({e.sources.shape[0] for e in examples}) == 1:
         sources = torch.stack([fit_length(e.sources, n) for e in examples])
-    return Batch(waveforms, lengths, rates.pop(), labels, sources)
+        source_labels = torch.tensor([list(e.source_labels) for e in examples])
+    return Batch(waveforms, lengths, rates.pop(), labels, sources, source_labels)
 
 
 def cache_dir() -> Path:
@@ -112,10 +116,8 @@ def download(url: str, path: str | os.PathLike, sha256: str | None = None, progr
     path = Path(path)
     if path.is_file() and (sha256 is None or _sha256(path) == sha256):
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as out:
             try:
                 response = urllib.request.urlopen(url, timeout=60)
             except (urllib.error.URLError, OSError) as err:
@@ -130,16 +132,12 @@ def download(url: str, path: str | os.PathLike, sha256: str | None = None, progr
                         out.write(chunk)
                         bar.update(len(chunk))
         if sha256 is not None:
-            got = _sha256(Path(tmp))
+            got = _sha256(tmp)
             if got != sha256:
                 raise ValueError(
                     f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}. The download is "
                     "corrupt or the file changed upstream; nothing was kept, try again"
                 )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -78,6 +78,14 @@ class Explanation:
     def __len__(self) -> int:
         return self.waveform.shape[0]
 
+    def __repr__(self) -> str:
+        targets = ", ".join(self.class_name(t) for t in self.target[:4].tolist())
+        more = ", ..." if len(self) > 4 else ""
+        return (
+            f"Explanation(batch={len(self)}, targets=[{targets}{more}], threshold={self.threshold:g}, "
+            f"components kept={self.selected.sum(1).tolist()[:4]}{more}, sample_rate={self.sample_rate})"
+        )
+
     def __getitem__(self, index: int) -> Explanation:
         """The ``index``-th item as an Explanation of batch size 1."""
         if not -len(self) <= index < len(self):
@@ -128,9 +136,10 @@ class Explanation:
         if bool(self.silent[index]):
             return f"{self.class_name(t)}: nothing to explain (silent input or no relevant component)"
         agree = int(self.interpreter_logits[index].argmax()) == d
+        n = int(self.selected[index].sum())
         return (
             f"target {self.class_name(t)} (classifier: {self.class_name(d)}; interpreter "
-            f"{'agrees' if agree else 'disagrees'}), {int(self.selected[index].sum())} components "
+            f"{'agrees' if agree else 'disagrees'}), {n} component{'' if n == 1 else 's'} "
             f"above {self.threshold:g}: {self.components(index)}"
         )
 

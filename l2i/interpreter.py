@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from .audio import Spectrogram, check_waveform
 from .datasets import collate
 from .explanation import Explanation, build_explanation
 from .nmf import NMF
+from .persistence import save_torch
 
 __all__ = ["Interpreter", "InterpreterHistory", "hidden_layers"]
 
@@ -45,8 +45,9 @@ class _LayerReader(nn.Module):
     def __init__(self, shape: tuple[int, ...], hidden: int):
         super().__init__()
         self.rank = len(shape)
-        if self.rank == 4:  # (batch, channels, freq, time)
-            self.net = nn.Conv2d(shape[1], hidden, 3, padding=1)
+        if self.rank == 4:  # (batch, channels, freq, time): frequency folded into the channels,
+            # so the spectral detail the dictionary needs is kept
+            self.net = nn.Conv1d(shape[1] * shape[2], hidden, 3, padding=1)
         elif self.rank == 3:  # (batch, channels, time)
             self.net = nn.Conv1d(shape[1], hidden, 3, padding=1)
         elif self.rank == 2:  # (batch, features): no time axis, broadcast over frames
@@ -55,12 +56,10 @@ class _LayerReader(nn.Module):
             raise ValueError(f"cannot read a hidden layer of shape {shape}: expected 2 to 4 dimensions")
 
     def forward(self, a: Tensor) -> Tensor:
-        h = F.relu(self.net(a))
         if self.rank == 4:
-            return h.mean(dim=2)
-        if self.rank == 2:
-            return h.unsqueeze(-1)
-        return h
+            a = a.flatten(1, 2)
+        h = F.relu(self.net(a))
+        return h.unsqueeze(-1) if self.rank == 2 else h
 
 
 class _Psi(nn.Module):
@@ -107,6 +106,7 @@ class InterpreterHistory:
     sparsity: list[float] = field(default_factory=list)
     input_fidelity_loss: list[float] = field(default_factory=list)
     val_fidelity: list[float] = field(default_factory=list)
+    val_reconstruction: list[float] = field(default_factory=list)
     best_epoch: int = -1
 
     @property
@@ -231,6 +231,7 @@ class Interpreter(nn.Module):
 
     def classify(self, waveform: Tensor, hidden: bool = False):
         """The classifier's logits ``(batch, classes)`` (and hidden activations if ``hidden``)."""
+        waveform = _as_batch(waveform).to(self.device)
         with self._reading() as captured:
             logits = self.classifier(waveform)
             _check_logits(logits, waveform.shape[0])
@@ -397,7 +398,7 @@ class Interpreter(nn.Module):
         optimizer = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr)
         ramp = round(epochs * 19 / 35) if ramp_epoch is None else int(ramp_epoch)
         self.history = history = InterpreterHistory()
-        best = None
+        kept = None
         with tqdm(total=epochs, desc="interpreter", disable=not progress, leave=False) as bar:
             for epoch in range(epochs):
                 self.train()
@@ -427,13 +428,18 @@ class Interpreter(nn.Module):
                 means = (sums / count).tolist()
                 for name, value in zip(("loss", "reconstruction", "fidelity_loss", "sparsity", "input_fidelity_loss"), means):
                     getattr(history, name).append(value)
-                history.val_fidelity.append(self.fidelity(val))
-                if history.best_epoch < 0 or history.val_fidelity[-1] > history.best_val_fidelity:
+                fid, rec_val = self._validate(val)
+                history.val_fidelity.append(fid)
+                history.val_reconstruction.append(rec_val)
+                # Fidelity first; among equal fidelities the better reconstruction (often fidelity
+                # is 1.0 from the first epoch, when H is still a poor description of the input).
+                best = history.best_epoch
+                if best < 0 or (fid, -rec_val) > (history.val_fidelity[best], -history.val_reconstruction[best]):
                     history.best_epoch = epoch
-                    best = copy.deepcopy({k: v for k, v in self.state_dict().items()})
+                    kept = copy.deepcopy(self.state_dict())
                 bar.update()
                 bar.set_postfix(loss=f"{means[0]:.3f}", val_fidelity=f"{history.val_fidelity[-1]:.3f}")
-        self.load_state_dict(best)
+        self.load_state_dict(kept)
         self.eval()
         return history
 
@@ -454,21 +460,26 @@ class Interpreter(nn.Module):
             return F.binary_cross_entropy_with_logits(out, (torch.sigmoid(logits) > 0.5).float())
         return F.cross_entropy(out, target)
 
-    @torch.no_grad()
     def fidelity(self, data: Dataset, batch_size: int = 64) -> float:
         """Share of clips where ``argmax Theta(H) == argmax f(x)`` (agreement with the classifier,
         not with the labels). Book: chapter "Training the interpreter"."""
-        device = self.device
+        return self._validate(data, batch_size)[0]
+
+    @torch.no_grad()
+    def _validate(self, data: Dataset, batch_size: int = 64) -> tuple[float, float]:
+        """Fidelity and the relative reconstruction error ``||X - WH|| / ||X||`` over ``data``."""
         was_training = self.training
         self.eval()
-        agree, total = 0, 0
+        agree, total, err, norm = 0, 0, 0.0, 0.0
         for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
-            x = batch.waveforms.to(device)
-            H, logits, _ = self.activations(x)
+            x = batch.waveforms.to(self.device)
+            H, logits, X = self.activations(x)
             agree += int((self.theta(H).argmax(1) == logits.argmax(1)).sum())
             total += x.shape[0]
+            err += float((X - self.W @ H).pow(2).sum())
+            norm += float(X.pow(2).sum())
         self.train(was_training)
-        return agree / total
+        return agree / total, (err / max(norm, 1e-12)) ** 0.5
 
     def _check_rate(self, rate: int) -> None:
         if int(rate) != self.spectrogram.sample_rate:
@@ -502,17 +513,7 @@ class Interpreter(nn.Module):
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
             "history": self.history.__dict__,
         }
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        return save_torch(payload, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, classifier: nn.Module, map_location="cpu") -> Interpreter:

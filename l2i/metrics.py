@@ -26,8 +26,11 @@ SI-SDR         scale-invariant signal-to-distortion ratio (dB) against a referen
 
 from __future__ import annotations
 
+import time
+
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
 
 __all__ = [
     "fidelity",
@@ -40,6 +43,7 @@ __all__ = [
     "complexity",
     "si_sdr",
     "si_sdr_improvement",
+    "evaluate",
 ]
 
 _EPS = 1e-12
@@ -134,3 +138,71 @@ def si_sdr_improvement(estimate: Tensor, mixture: Tensor, reference: Tensor) -> 
     """SI-SDRi: ``si_sdr(estimate, ref) - si_sdr(mixture, ref)`` in dB; > 0 when the estimate is
     closer to the reference source than the mixture itself is."""
     return si_sdr(estimate, reference) - si_sdr(mixture, reference)
+
+
+@torch.no_grad()
+def evaluate(
+    explain,
+    classify,
+    data: Dataset,
+    threshold: float = 0.2,
+    batch_size: int = 32,
+    interpreter_logits: bool = True,
+) -> dict:
+    """Average every metric over ``data``, explaining the classifier's decision on each clip.
+
+    Parameters
+    ----------
+    explain : callable
+        ``explain(waveforms, target=None, threshold=...) -> Explanation`` (``Interpreter.explain`` or a
+        baseline's).
+    classify : callable
+        ``classify(waveforms) -> logits`` of the classifier ``f`` (``Interpreter.classify``).
+    data : Dataset
+        l2i examples; where they carry sources (mixtures), each source's class is also explained
+        and its interpretation scored against that source (SI-SDR, SI-SDRi).
+    interpreter_logits : bool
+        Report fidelity (needs ``Explanation.interpreter_logits``; False for baselines).
+
+    Returns
+    -------
+    dict
+        Means of fidelity, FF, Fid-In, AI, AD, AG, SPS, COMP (and SI-SDR, SI-SDRi, SI-SDR of the
+        mixture), the share of clips with nothing to explain, the mean number of components kept,
+        seconds per explanation and the number of clips. Book: chapter "Evaluating interpretations".
+    """
+    from .datasets import collate
+
+    rows: dict[str, list[Tensor]] = {}
+    add = lambda name, v: rows.setdefault(name, []).append(v.detach().double().cpu().reshape(-1))  # noqa: E731
+    seconds, count = 0.0, 0
+    for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
+        x = batch.waveforms
+        start = time.perf_counter()
+        e = explain(x, threshold=threshold)
+        seconds += time.perf_counter() - start
+        count += x.shape[0]
+        c = e.target
+        logits_in, logits_out = classify(e.audio).cpu(), classify(e.residual).cpu()
+        if interpreter_logits:
+            add("fidelity", (e.interpreter_logits.argmax(1) == e.logits.argmax(1)).double())
+        add("FF", faithfulness(e.logits, logits_out, c))
+        add("Fid-In", input_fidelity(logits_in, c))
+        add("AI", average_increase(e.logits, logits_in, c))
+        add("AD", average_drop(e.logits, logits_in, c))
+        add("AG", average_gain(e.logits, logits_in, c))
+        add("SPS", sparseness(e.mask))
+        add("COMP", complexity(e.mask))
+        add("nothing_to_explain", e.silent.double())
+        add("components", e.selected.sum(1).double())
+        if batch.sources is not None:
+            for s in range(batch.sources.shape[1]):
+                ref = batch.sources[:, s]
+                e_s = explain(x, target=batch.source_labels[:, s], threshold=threshold)
+                add("SI-SDR", si_sdr(e_s.audio, ref))
+                add("SI-SDR_mixture", si_sdr(x, ref))
+                add("SI-SDRi", si_sdr_improvement(e_s.audio, x, ref))
+    result = {name: float(torch.cat(v).mean()) for name, v in rows.items()}
+    result["seconds_per_explanation"] = seconds / max(count, 1)
+    result["n"] = count
+    return result

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
+
+from .persistence import save_torch
 
 __all__ = ["NMF", "FrameBlocks", "beta_divergence"]
 
@@ -515,17 +516,7 @@ class NMF:
             "W": W.detach().cpu(),
             "loss_history": list(self.loss_history),
         }
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        return save_torch(payload, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> NMF:

@@ -12,7 +12,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 from torch import Tensor
 
-__all__ = ["specshow", "spectrogram_grid", "plot_atoms", "plot_loss", "plot_explanation"]
+__all__ = [
+    "specshow",
+    "spectrogram_grid",
+    "plot_atoms",
+    "plot_loss",
+    "plot_training",
+    "plot_confusion",
+    "plot_interpreter_training",
+    "plot_explanation",
+]
 
 CMAP = "magma"
 
@@ -106,7 +115,9 @@ def plot_explanation(explanation, index: int = 0, n_components: int = 3):
     vmax = float(e.X[i].max()) or None
     specshow(e.X[i], spec, ax=axes[0], title="input", vmax=vmax)
     specshow(e.spectrogram[i], spec, ax=axes[1], title=f"interpretation: {e.class_name(e.target[i])}", vmax=vmax)
-    specshow(e.mask[i], spec, ax=axes[2], title="mask", vmax=1)
+    # The mask is a ratio, meaningless where the input is near silent: shown where it has energy.
+    audible = e.X[i] > 0.01 * float(e.X[i].max())
+    specshow(e.mask[i] * audible, spec, ax=axes[2], title="mask (where the input has energy)", vmax=1)
     for ax in axes[1:3]:
         ax.set_ylabel("")
     rel = _numpy(e.relevance[i])
@@ -115,6 +126,73 @@ def plot_explanation(explanation, index: int = 0, n_components: int = 3):
     axes[3].axhline(e.threshold, color="k", lw=0.8, ls="--", label=f"threshold {e.threshold:g}")
     axes[3].set_xlabel("component k")
     axes[3].set_ylabel("relevance r / max r")
-    axes[3].set_title(f"{int(e.selected[i].sum())} components kept", fontsize=10)
+    n = int(e.selected[i].sum())
+    axes[3].set_title(f"{n} component{'' if n == 1 else 's'} kept", fontsize=10)
     axes[3].legend(fontsize=8)
+    return fig
+
+
+def plot_training(history, ax=None, title: str = "Classifier training"):
+    """Training loss and validation accuracy per epoch, the kept epoch marked (``TrainingHistory``).
+
+    Book: chapter "Training the classifier".
+    """
+    ax = ax or plt.gca()
+    epochs = np.arange(1, len(history.train_loss) + 1)
+    ax.plot(epochs, history.train_loss, color="tab:blue", label="training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy", color="tab:blue")
+    ax2 = ax.twinx()
+    ax2.plot(epochs, history.val_accuracy, color="tab:orange", label="validation accuracy")
+    ax2.axvline(history.best_epoch + 1, color="k", lw=0.8, ls="--")
+    ax2.set_ylabel("validation accuracy", color="tab:orange")
+    ax2.set_ylim(0, 1.02)
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_confusion(labels, predictions, classes, ax=None, title: str = "Test confusion matrix"):
+    """Confusion matrix (rows: true class, columns: predicted), counts in the cells."""
+    ax = ax or plt.gca()
+    labels, predictions = _numpy(labels).astype(int), _numpy(predictions).astype(int)
+    n = len(classes)
+    cm = np.zeros((n, n), dtype=int)
+    np.add.at(cm, (labels, predictions), 1)
+    ax.imshow(cm, cmap="Blues")
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=8, color="white" if cm[i, j] > cm.max() / 2 else "black")
+    ax.set_xticks(range(n), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(n), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_interpreter_training(history, axes=None):
+    """The interpreter's loss terms and validation fidelity per epoch (``InterpreterHistory``).
+
+    Book: chapter "Training the interpreter". Returns the figure.
+    """
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), constrained_layout=True)
+    else:
+        fig = axes[0].figure
+    epochs = np.arange(1, len(history.loss) + 1)
+    for name in ("reconstruction", "fidelity_loss", "sparsity", "input_fidelity_loss"):
+        values = np.asarray(getattr(history, name))
+        if values.any():
+            axes[0].plot(epochs, values, label=name.replace("_", " "))
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("epoch")
+    axes[0].set_title("loss terms (unweighted)", fontsize=10)
+    axes[0].legend(fontsize=8)
+    axes[1].plot(epochs, history.val_fidelity, color="tab:orange")
+    axes[1].axvline(history.best_epoch + 1, color="k", lw=0.8, ls="--", label="kept")
+    axes[1].set_ylim(0, 1.02)
+    axes[1].set_xlabel("epoch")
+    axes[1].set_title("validation fidelity", fontsize=10)
+    axes[1].legend(fontsize=8)
     return fig

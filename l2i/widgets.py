@@ -14,7 +14,7 @@ import numpy as np
 from IPython.display import HTML, Audio
 from torch import Tensor
 
-__all__ = ["player", "players"]
+__all__ = ["player", "players", "explorer"]
 
 
 def _samples(waveform) -> np.ndarray:
@@ -52,3 +52,35 @@ def players(clips: Mapping[str, object], sample_rate: int, columns: int = 4) -> 
     note = f'<div style="font:11px sans-serif">all clips scaled by {gain:.2f} to fit [-1, 1]</div>' if gain != 1 else ""
     grid = f'<div style="display:grid;grid-template-columns:repeat({columns}, auto);justify-content:start">'
     return HTML(grid + "".join(cells) + "</div>" + note)
+
+
+def explorer(interpreter, data, n_components: int = 3):
+    """Controls to choose a clip, the class to explain and the threshold, with players and a plot.
+
+    Book: chapter "Listening to interpretations". Returns an ``ipywidgets.VBox``; the controls act
+    when the notebook runs live (in the static book the first view is shown).
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    classes = interpreter.classes or tuple(str(c) for c in range(interpreter.n_classes))
+    clip = w.IntSlider(0, 0, len(data) - 1, description="clip")
+    target = w.Dropdown(options=[("classifier's decision", -1)] + [(c, i) for i, c in enumerate(classes)], description="class")
+    threshold = w.FloatSlider(0.2, min=0.0, max=0.9, step=0.05, description="threshold")
+    out = w.Output()
+
+    def show(_=None):
+        example = data[clip.value]
+        e = interpreter.explain(example.waveform, target=None if target.value < 0 else target.value, threshold=threshold.value)
+        with out:
+            out.clear_output(wait=True)
+            print(e.summary(0))
+            display(e.players(0, n_components))
+            fig = e.plot(0)
+            plt.show(fig)
+
+    for control in (clip, target, threshold):
+        control.observe(show, names="value")
+    show()
+    return w.VBox([w.HBox([clip, target, threshold]), out])

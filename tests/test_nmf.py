@@ -92,7 +92,7 @@ def test_silence_zero_columns_and_long_runs_stay_finite():
 def test_streaming_blocks_give_the_in_memory_fit():
     X = torch.from_numpy(spectrogram_like(n_frames=500)).float()
     whole = NMF(8, n_iter=40, seed=3, progress=False)
-    H_whole = whole.fit_transform(X)
+    whole.fit(X)
     blocks = [X[:, :120], X[:, 120:121], X[:, 121:400], X[:, 400:]]
     streamed = NMF(8, n_iter=40, seed=3, progress=False).fit(blocks)
     torch.testing.assert_close(streamed.W, whole.W, rtol=1e-4, atol=1e-6)

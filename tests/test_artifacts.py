@@ -1,0 +1,46 @@
+import torch
+
+from l2i import artifacts
+from l2i.datasets import Mixtures, cache_dir
+from l2i.metrics import evaluate
+
+TINY = artifacts.Recipe(
+    "scenes", n_per_class=2, n_components=8, nmf_iter=5, classifier_width=4, classifier_epochs=1,
+    interpreter_epochs=1, layers=("block3", "block4"),
+)
+
+
+def test_artifacts_are_cached_under_content_keys():
+    model, history = artifacts.classifier(TINY, progress=False)
+    interp = artifacts.interpreter(TINY, model, progress=False)
+    files = sorted(p.name for p in (cache_dir() / "artifacts").iterdir())
+    assert [f.split("-")[1] for f in files] == ["classifier", "dictionary", "interpreter"]
+    # A second call loads what is there: same weights, no new files.
+    again, history_again = artifacts.classifier(TINY, progress=False)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k])
+    assert history_again.val_accuracy == history.val_accuracy
+    x = artifacts.datasets(TINY)["test"][0].waveform
+    torch.testing.assert_close(artifacts.interpreter(TINY, again, progress=False)(x), interp(x))
+    assert sorted(p.name for p in (cache_dir() / "artifacts").iterdir()) == files
+    # A changed interpreter setting trains a new interpreter only.
+    artifacts.interpreter(TINY.with_(lam_in=0.5), model, progress=False)
+    names = sorted(p.name for p in (cache_dir() / "artifacts").iterdir())
+    assert len(names) == 4 and sum("interpreter" in n for n in names) == 2
+    # Keys depend on the settings a stage depends on, and on nothing else.
+    assert artifacts._key(TINY, "classifier") == artifacts._key(TINY.with_(lam_in=1.0), "classifier")
+    assert artifacts._key(TINY, "classifier") != artifacts._key(TINY.with_(classifier_epochs=2), "classifier")
+    assert artifacts._key(TINY, "interpreter") != artifacts._key(TINY.with_(classifier_epochs=2), "interpreter")
+
+
+def test_evaluate_reports_every_metric_and_mixture_scores():
+    model, _ = artifacts.classifier(TINY, progress=False)
+    interp = artifacts.interpreter(TINY, model, progress=False)
+    test = artifacts.datasets(TINY)["test"]
+    result = evaluate(interp.explain, interp.classify, test, batch_size=4)
+    for key in ("fidelity", "FF", "Fid-In", "AI", "AD", "AG", "SPS", "COMP", "seconds_per_explanation"):
+        assert key in result
+    assert result["n"] == len(test) and 0 <= result["Fid-In"] <= 1 and 0 <= result["AD"] <= 100
+    mixes = evaluate(interp.explain, interp.classify, Mixtures(test, n_mixtures=4, seed=0))
+    assert {"SI-SDR", "SI-SDRi", "SI-SDR_mixture"} <= set(mixes)
+    assert abs(mixes["SI-SDRi"] - (mixes["SI-SDR"] - mixes["SI-SDR_mixture"])) < 1e-6
