@@ -303,7 +303,6 @@ class _FileDataset(Dataset):
     def __init__(self, files: list[Path], labels: list[int], sample_rate: int | None, duration: float | None):
         self.files, self.labels = files, labels
         self.duration = duration
-        self._native_rate: int | None = None
         self.sample_rate = sample_rate if sample_rate is not None else self._probe_rate()
 
     def _probe_rate(self) -> int:

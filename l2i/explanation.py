@@ -23,9 +23,18 @@ from torch import Tensor
 
 from .audio import Spectrogram
 
-__all__ = ["Explanation", "build_explanation"]
+__all__ = ["Explanation", "build_explanation", "soft_mask"]
 
 _EPS = 1e-8
+
+
+def soft_mask(W: Tensor, H: Tensor, weights: Tensor) -> Tensor:
+    """``M = W (w * H) / (W H + eps)``, the share of each bin that the weighted components explain.
+
+    Shapes: ``W`` (freq, K), ``H`` (..., K, frames), ``weights`` (..., K) in [0, 1] (1 for the
+    selected components); returns (..., freq, frames) in [0, 1].
+    """
+    return (W @ (weights.unsqueeze(-1) * H)) / (W @ H + _EPS)
 
 
 @dataclass
@@ -106,8 +115,9 @@ class Explanation:
         """Audio of component ``k`` alone in item ``index``: mask ``W_k H_k / (W H)`` on the input."""
         if not 0 <= k < self.W.shape[1]:
             raise ValueError(f"component {k} is outside the dictionary's {self.W.shape[1]} components")
-        H = self.H[index]
-        mask = torch.outer(self.W[:, k], torch.ones(H.shape[-1])) * H[k] / (self.W @ H + _EPS)
+        weights = torch.zeros(self.W.shape[1])
+        weights[k] = 1.0
+        mask = soft_mask(self.W, self.H[index], weights)
         spec = Spectrogram(**self.spectrogram_config)
         return spec.synthesize(mask * self.X[index], self.phase[index], length=self.waveform.shape[-1])
 
@@ -178,9 +188,7 @@ def build_explanation(
     if top_k is not None:
         rank = rel.argsort(dim=1, descending=True).argsort(dim=1)
         selected &= rank < top_k
-    full = W @ H
-    mask = (W @ (selected.unsqueeze(-1) * H)) / (full + _EPS)
-    mask = mask.clamp(0, 1)
+    mask = soft_mask(W, H, selected.to(H.dtype)).clamp(0, 1)
     interp = mask * X
     audio = spectrogram.synthesize(interp, phase, length=waveform.shape[-1])
     audio = torch.where(silent.unsqueeze(1), torch.zeros_like(audio), audio)

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .audio import Spectrogram, check_waveform
 from .datasets import collate
-from .explanation import Explanation, build_explanation
+from .explanation import Explanation, build_explanation, soft_mask
 from .nmf import NMF
 from .persistence import save_torch
 
@@ -277,10 +277,9 @@ class Interpreter(nn.Module):
         return z * self.theta.linear.weight[target]
 
     def soft_mask(self, H: Tensor, weights: Tensor) -> Tensor:
-        """``M = W (w * H) / (W H + eps)``: ``(batch, freq, frames)`` in [0, 1] for weights in [0, 1]."""
-        full = self.W @ H
-        part = self.W @ (weights.unsqueeze(-1) * H)
-        return part / (full + _EPS)
+        """``M = W (w * H) / (W H + eps)`` with this interpreter's dictionary (see
+        :func:`l2i.explanation.soft_mask`)."""
+        return soft_mask(self.W, H, weights)
 
     # ------------------------------------------------------------------ explaining
     @torch.no_grad()

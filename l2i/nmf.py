@@ -104,9 +104,7 @@ class _Blocks:
 
     def __init__(self, data, device: torch.device, dtype: torch.dtype):
         self.device, self.dtype = device, dtype
-        self.tensor_layout: tuple | None = None
         if isinstance(data, Tensor):
-            self.tensor_layout = tuple(data.shape)
             self.blocks: list[Tensor] | None = [self._prepare(data, "X")]
             self.source = None
         elif isinstance(data, Iterator):
@@ -280,7 +278,7 @@ class NMF:
 
     def _fit(self, data, W0, H0, spectrogram) -> list[Tensor]:
         blocks = _Blocks(data, self.device, self.dtype)
-        if (W0 is not None or H0 is not None) and blocks.tensor_layout is None:
+        if (W0 is not None or H0 is not None) and blocks.source is not None:
             raise ValueError("initial W and H can only be given with a single tensor of data")
         # Pass 1: check every block and gather what the initialisation needs.
         n_freq, sizes, total, sq_norm = None, [], 0.0, 0.0
