@@ -1,20 +1,28 @@
-"""Interpretation benchmark: every metric of l2i.metrics on held-out data, as JSON.
+"""Interpretation benchmark: L2I and the baselines, every metric of l2i.metrics, on held-out data.
 
 For each dataset it trains what it needs (or reuses the cache of l2i.artifacts): the dictionary,
-the reference classifier, and two interpreters, the original L2I loss and the one with the
-input-fidelity term. It then reports, on the test split (never used for any choice):
+the reference classifier, and two interpreters (the original L2I loss, and with the input-fidelity
+term). Every method then explains the same held-out clips (never used for any choice):
 
-* classifier test accuracy;
-* for each interpreter: fidelity, FF, Fid-In, AI, AD, AG, SPS, COMP, components kept, seconds per
-  explanation, on the test clips;
-* on two-class mixtures (0 dB) of test clips (of validation clips of two different speakers for
-  FSDD, whose test split is a single speaker): SI-SDR of the interpretation for each source's class
-  against that source, and its improvement over the mixture (SI-SDRi).
+=====================  ==========================================================================
+scenes                 synthetic scenes, test split
+scenes mix 0 dB        two test scenes of different classes, 0 dB
+scenes mix 0.8/0.2     ``0.8 s1/||s1|| + 0.2 s2/||s2||`` (the weighting used for ESC-50)
+scenes + noise 0 dB    test scenes with white noise at 0 dB
+FSDD mix 0 dB          two digits by two different speakers, 0 dB (validation takes: FSDD's test
+                       split is a single speaker)
+=====================  ==========================================================================
+
+Methods: L2I, L2I + input fidelity, random components, saliency, Integrated Gradients, SLIME-style
+LIME (1000 samples), and the oracle ideal ratio mask where the sources are known. It reports
+fidelity (interpreters), FF, Fid-In, AI, AD, AG, SPS, COMP, components kept, SI-SDR(i) where there
+are sources, and seconds per explanation, as JSON (stdout), a markdown table and a figure.
 
 Usage::
 
-    python benchmarks/interpretation.py --json                  # both datasets, one JSON object each
-    python benchmarks/interpretation.py --json --datasets scenes
+    python benchmarks/interpretation.py --json                     # everything (about 25 min on 2 cores)
+    python benchmarks/interpretation.py --json --settings scenes "scenes mix 0 dB" --n 20
+    python benchmarks/interpretation.py --json --out benchmarks/results   # + .json, .md and .png there
 """
 
 from __future__ import annotations
@@ -22,61 +30,111 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
+from torch.utils.data import Subset
 
-from l2i import artifacts
-from l2i.datasets import Mixtures
-from l2i.metrics import evaluate
+from l2i import artifacts, baselines
+from l2i.datasets import Mixtures, NoisyClips
+from l2i.metrics import compare, results_table
 from l2i.models import accuracy
 
-RECIPES = {"scenes": artifacts.SCENES, "fsdd": artifacts.DIGITS}
+SETTINGS = ("scenes", "scenes mix 0 dB", "scenes mix 0.8/0.2", "scenes + noise 0 dB", "FSDD mix 0 dB")
 
 
-def run(name: str, lam_in: float, threshold: float, n_mixtures: int, progress: bool) -> dict:
-    recipe = RECIPES[name]
-    start = time.perf_counter()
-    data = artifacts.datasets(recipe)
+def setting_data(name: str, n: int):
+    """``(recipe, dataset)`` of a setting: ``n`` clips or mixtures, the same for every method."""
+    if name.startswith("FSDD"):
+        recipe = artifacts.DIGITS
+        val = artifacts.datasets(recipe)["val"]
+        return recipe, Mixtures(val, n_mixtures=n, snr_db=0.0, distinct=("label", "speaker"), seed=1)
+    recipe = artifacts.SCENES
+    test = artifacts.datasets(recipe)["test"]
+    if name == "scenes":
+        return recipe, Subset(test, range(min(n, len(test))))
+    if name == "scenes mix 0 dB":
+        return recipe, Mixtures(test, n_mixtures=n, snr_db=0.0, seed=1)
+    if name == "scenes mix 0.8/0.2":
+        return recipe, Mixtures(test, n_mixtures=n, weights=(0.8, 0.2), seed=2)
+    if name == "scenes + noise 0 dB":
+        return recipe, NoisyClips(test, snr_db=0.0, n_clips=n, seed=3)
+    raise ValueError(f"unknown setting {name!r}; choose from {SETTINGS}")
+
+
+def methods_for(recipe, lam_in: float, progress: bool) -> tuple[dict, object, dict]:
+    """The methods to compare on a recipe's classifier, its ``classify`` and facts about it."""
     model, history = artifacts.classifier(recipe, progress=progress)
-    # FSDD's test split is one (unseen) speaker: mixtures of two speakers come from the validation
-    # takes of the four others, as in the chapter "Real recordings".
-    mix_split = "val" if name == "fsdd" else "test"
-    distinct = ("label", "speaker") if name == "fsdd" else ("label",)
-    mixtures = Mixtures(data[mix_split], n_mixtures=n_mixtures, snr_db=0.0, distinct=distinct, seed=1)
-    out = {
-        "dataset": name,
-        "threshold": threshold,
-        "n_test": len(data["test"]),
-        "mixtures_from": mix_split,
-        "classifier_val_accuracy": round(history.best_val_accuracy, 4),
-        "classifier_test_accuracy": round(accuracy(model, data["test"]), 4),
+    l2i = artifacts.interpreter(recipe, model, progress=progress)
+    l2i_in = artifacts.interpreter(recipe.with_(lam_in=lam_in), model, progress=progress)
+    methods = {
+        "L2I": l2i.explain,
+        "L2I + input fidelity": l2i_in.explain,
+        "Random components": baselines.RandomComponents(l2i, seed=0).explain,
+        "Saliency": baselines.Saliency.from_interpreter(l2i).explain,
+        "Integrated Gradients": baselines.IntegratedGradients.from_interpreter(l2i).explain,
+        "SLIME": baselines.SLIME.from_interpreter(l2i).explain,
+        "Oracle IRM": baselines.IdealRatioMask.from_interpreter(l2i).explain,
     }
-    for label, weight in (("l2i", 0.0), ("l2i_input_fidelity", lam_in)):
-        interp = artifacts.interpreter(recipe.with_(lam_in=weight), model, progress=progress)
-        clips = evaluate(interp.explain, interp.classify, data["test"], threshold=threshold)
-        mixes = evaluate(interp.explain, interp.classify, mixtures, threshold=threshold)
-        out[label] = {
-            "lam_in": weight,
-            "val_fidelity": round(interp.history.best_val_fidelity, 4),
-            **{k: round(v, 4) for k, v in clips.items()},
-            "mixtures": {k: round(v, 4) for k, v in mixes.items() if k.startswith("SI-SDR") or k in ("n", "fidelity")},
-        }
-    out["seconds"] = round(time.perf_counter() - start, 1)
-    return out
+    test = artifacts.datasets(recipe)["test"]
+    facts = {
+        "classifier_val_accuracy": round(history.best_val_accuracy, 4),
+        "classifier_test_accuracy": round(accuracy(model, test), 4),
+        "interpreter_val_fidelity": round(l2i.history.best_val_fidelity, 4),
+        "interpreter_input_fidelity_val_fidelity": round(l2i_in.history.best_val_fidelity, 4),
+    }
+    return methods, l2i.classify, facts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object per dataset")
-    parser.add_argument("--datasets", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--json", action="store_true", help="print one JSON object per setting")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
+    parser.add_argument("--n", type=int, default=40, help="clips or mixtures per setting")
     parser.add_argument("--lam-in", type=float, default=1.0, help="weight of the input-fidelity term")
     parser.add_argument("--threshold", type=float, default=0.2)
-    parser.add_argument("--mixtures", type=int, default=100)
+    parser.add_argument("--out", type=Path, help="also write interpretation.json, .md and .png here")
     args = parser.parse_args()
     torch.manual_seed(0)
-    for name in args.datasets:
-        result = run(name, args.lam_in, args.threshold, args.mixtures, progress=not args.json)
-        print(json.dumps(result) if args.json else json.dumps(result, indent=2), flush=True)
+    start = time.perf_counter()
+    all_results, prepared = {}, {}
+    for name in args.settings:
+        t0 = time.perf_counter()
+        recipe, data = setting_data(name, args.n)
+        if recipe.dataset not in prepared:
+            prepared[recipe.dataset] = methods_for(recipe, args.lam_in, progress=not args.json)
+        methods, classify, facts = prepared[recipe.dataset]
+        results = compare(methods, classify, data, threshold=args.threshold, progress=not args.json)
+        rounded = {m: {k: round(v, 4) for k, v in r.items()} for m, r in results.items()}
+        all_results[name] = rounded
+        record = {"setting": name, "n": len(data), "threshold": args.threshold, **facts, "methods": rounded,
+                  "seconds": round(time.perf_counter() - t0, 1)}
+        print(json.dumps(record) if args.json else json.dumps(record, indent=2), flush=True)
+    total = round(time.perf_counter() - start, 1)
+    print(json.dumps({"total_seconds": total, "n": args.n, "settings": args.settings}), flush=True)
+    if args.out:
+        write_report(all_results, args, total)
+
+
+def write_report(results: dict, args, total: float) -> None:
+    """``interpretation.json``, ``interpretation.md`` (one table per setting) and ``interpretation.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from l2i.plotting import plot_comparison
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {"n": args.n, "threshold": args.threshold, "lam_in": args.lam_in, "total_seconds": total,
+            "command": "python benchmarks/interpretation.py --json --out benchmarks/results"}
+    (args.out / "interpretation.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
+    parts = [f"# Interpretation benchmark\n\n{args.n} clips or mixtures per setting, threshold {args.threshold}, "
+             f"{total / 60:.1f} min on {torch.get_num_threads()} CPU threads. ↑/↓: higher/lower is better; "
+             "bold: best non-oracle method.\n"]
+    for name, res in results.items():
+        parts.append(f"\n## {name}\n\n{results_table(res)}\n")
+    (args.out / "interpretation.md").write_text("".join(parts))
+    fig = plot_comparison(results)
+    fig.savefig(args.out / "interpretation.png", dpi=110)
 
 
 if __name__ == "__main__":

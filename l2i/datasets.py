@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from . import scenes
-from .audio import fit_length, load, mix_at_snr
+from .audio import fit_length, load, mix_at_snr, scale_to_snr
 from .persistence import atomic_path
 
 __all__ = [
@@ -44,6 +44,8 @@ __all__ = [
     "cache_dir",
     "download",
     "SyntheticScenes",
+    "NoisyClips",
+    "NOISE",
     "Mixtures",
     "FSDD",
     "ESC50",
@@ -294,6 +296,48 @@ class Mixtures(Dataset):
         gain = 0.9 / peak if (self.weights is not None or peak > 0.9) and peak > 0 else 1.0
         sources = sources * gain
         return Example(sources.sum(0), self.sample_rate, first.label, sources, (first.label, second.label))
+
+
+NOISE = -1
+"""The ``source_labels`` entry of a source that is noise, not a class (see :class:`NoisyClips`)."""
+
+
+class NoisyClips(Dataset):
+    """Clips of another dataset with white noise added at an SNR, keeping both as sources.
+
+    Book: chapter "Evaluating interpretations" (the 0 dB white-noise setting of later L2I papers).
+    The noise of item ``i`` is drawn from ``seed`` and ``i``, so the dataset is the same at every
+    read. Items: ``sources`` (clip, noise), ``source_labels`` (label, :data:`NOISE`); scaled
+    together to peak at most 0.9 so that ``sources.sum(0) == waveform``.
+    """
+
+    def __init__(self, base: Dataset, snr_db: float = 0.0, n_clips: int | None = None, seed: int = 0):
+        if len(base) < 1:
+            raise ValueError("the base dataset is empty")
+        self.base, self.snr_db, self.seed = base, float(snr_db), int(seed)
+        self.n = len(base) if n_clips is None else min(int(n_clips), len(base))
+        self.sample_rate = base.sample_rate
+        self.classes = getattr(base, "classes", None)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def info(self, index: int) -> dict:
+        label = self.base.info(index)["label"] if hasattr(self.base, "info") else self.base[index].label
+        return {"label": label, "source_labels": (label, NOISE), "indices": (index,)}
+
+    def __getitem__(self, index: int) -> Example:
+        if not 0 <= index < self.n:
+            raise IndexError(f"index {index} out of range for {self.n} clips")
+        clip = self.base[index]
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        noise = torch.randn(clip.waveform.shape, generator=generator, dtype=clip.waveform.dtype)
+        if float(clip.waveform.abs().max()) == 0:
+            raise ValueError(f"clip {index} is silent: an SNR is not defined for it")
+        sources = torch.stack([clip.waveform, scale_to_snr(clip.waveform, noise, self.snr_db)])
+        peak = float(sources.sum(0).abs().max())
+        sources = sources * (0.9 / peak if peak > 0.9 else 1.0)
+        return Example(sources.sum(0), self.sample_rate, clip.label, sources, (clip.label, NOISE))
 
 
 # ---------------------------------------------------------------------------------------- files

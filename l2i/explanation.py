@@ -11,6 +11,9 @@ by default):
 
 The residual is the input minus the interpretation audio (the linear-magnitude complement with the
 same phase), so ``interpretation + residual == input``.
+
+The baselines of :mod:`l2i.baselines` return the same object, built from their own mask by
+:func:`explanation_from_mask`; their "units" are NMF components, time-frequency segments or none.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from torch import Tensor
 
 from .audio import Spectrogram
 
-__all__ = ["Explanation", "build_explanation", "soft_mask"]
+__all__ = ["Explanation", "build_explanation", "explanation_from_mask", "select", "soft_mask"]
 
 _EPS = 1e-8
 
@@ -47,10 +50,12 @@ class Explanation:
     sample_rate : int
     target : (B,)  explained class
     decision : (B,)  the classifier's argmax
-    logits, interpreter_logits : (B, classes)  of ``f`` and of ``Theta(H)``
-    relevance : (B, K)  ``r / max(r)`` for the target (0 for silent clips)
-    selected : (B, K)  bool, the components kept
-    H : (B, K, frames)  activations
+    logits : (B, classes)  of ``f``
+    interpreter_logits : (B, classes)  of ``Theta(H)``; None for methods without an interpreter
+    relevance : (B, K)  ``r / max(r)`` for the target over the method's K units (NMF components
+        for L2I; K = 0 for methods that score bins, not units); 0 for silent clips
+    selected : (B, K)  bool, the units kept
+    H : (B, K, frames)  activations; None for methods without a dictionary
     X, phase : (B, freq, frames)  input log1p magnitude and phase
     mask : (B, freq, frames)  soft mask in [0, 1]
     spectrogram : (B, freq, frames)  interpretation, ``mask * X``
@@ -59,8 +64,10 @@ class Explanation:
     silent : (B,)  bool, True where there was nothing to explain (silent input or no positive
         relevance); those items have an empty selection and silent audio
     threshold : float
-    W : (freq, K)  the dictionary
+    W : (freq, K)  the dictionary; None for methods without one
     classes : tuple of str, optional  class names
+    method : str  who made it ("L2I", or a baseline's name)
+    unit : str  what ``relevance`` scores ("component", "segment")
     """
 
     waveform: Tensor
@@ -68,10 +75,10 @@ class Explanation:
     target: Tensor
     decision: Tensor
     logits: Tensor
-    interpreter_logits: Tensor
+    interpreter_logits: Tensor | None
     relevance: Tensor
     selected: Tensor
-    H: Tensor
+    H: Tensor | None
     X: Tensor
     phase: Tensor
     mask: Tensor
@@ -80,9 +87,11 @@ class Explanation:
     residual: Tensor
     silent: Tensor
     threshold: float
-    W: Tensor
+    W: Tensor | None
     spectrogram_config: dict
     classes: tuple[str, ...] | None = None
+    method: str = "L2I"
+    unit: str = "component"
 
     def __len__(self) -> int:
         return self.waveform.shape[0]
@@ -91,8 +100,9 @@ class Explanation:
         targets = ", ".join(self.class_name(t) for t in self.target[:4].tolist())
         more = ", ..." if len(self) > 4 else ""
         return (
-            f"Explanation(batch={len(self)}, targets=[{targets}{more}], threshold={self.threshold:g}, "
-            f"components kept={self.selected.sum(1).tolist()[:4]}{more}, sample_rate={self.sample_rate})"
+            f"Explanation(method={self.method!r}, batch={len(self)}, targets=[{targets}{more}], "
+            f"threshold={self.threshold:g}, {self.unit}s kept={self.selected.sum(1).tolist()[:4]}{more}, "
+            f"sample_rate={self.sample_rate})"
         )
 
     def __getitem__(self, index: int) -> Explanation:
@@ -113,6 +123,8 @@ class Explanation:
 
     def component_audio(self, k: int, index: int = 0) -> Tensor:
         """Audio of component ``k`` alone in item ``index``: mask ``W_k H_k / (W H)`` on the input."""
+        if self.W is None or self.H is None:
+            raise ValueError(f"{self.method} explanations have no NMF components to play one by one")
         if not 0 <= k < self.W.shape[1]:
             raise ValueError(f"component {k} is outside the dictionary's {self.W.shape[1]} components")
         weights = torch.zeros(self.W.shape[1])
@@ -136,7 +148,7 @@ class Explanation:
             f"interpretation ({self.class_name(self.target[index])})": self.audio[index],
             "residual": self.residual[index],
         }
-        for k in self.components(index)[:n_components]:
+        for k in self.components(index)[:n_components] if self.W is not None else []:
             clips[f"component {k} (r={self.relevance[index, k]:.2f})"] = self.component_audio(k, index)
         return players(clips, self.sample_rate, columns=3)
 
@@ -144,14 +156,17 @@ class Explanation:
         """One line: target, decision, interpreter's agreement, components kept."""
         t, d = int(self.target[index]), int(self.decision[index])
         if bool(self.silent[index]):
-            return f"{self.class_name(t)}: nothing to explain (silent input or no relevant component)"
-        agree = int(self.interpreter_logits[index].argmax()) == d
+            return f"{self.class_name(t)}: nothing to explain (silent input or nothing relevant)"
+        decided = f"classifier: {self.class_name(d)}"
+        if self.interpreter_logits is not None:
+            agree = int(self.interpreter_logits[index].argmax()) == d
+            decided += f"; interpreter {'agrees' if agree else 'disagrees'}"
+        kept = f"mask over {float((self.mask[index] > 0.5).double().mean()):.0%} of the bins"
         n = int(self.selected[index].sum())
-        return (
-            f"target {self.class_name(t)} (classifier: {self.class_name(d)}; interpreter "
-            f"{'agrees' if agree else 'disagrees'}), {n} component{'' if n == 1 else 's'} "
-            f"above {self.threshold:g}: {self.components(index)}"
-        )
+        if self.relevance.shape[1]:
+            kept = f"{n} {self.unit}{'' if n == 1 else 's'} above {self.threshold:g}: {self.components(index)}"
+        method = "" if self.method == "L2I" else f"{self.method}: "
+        return f"{method}target {self.class_name(t)} ({decided}), {kept}"
 
     def _repr_html_(self) -> str:
         items = []
@@ -178,21 +193,72 @@ def build_explanation(
     threshold: float,
     top_k: int | None,
     classes: tuple[str, ...] | None,
+    method: str = "L2I",
 ) -> Explanation:
     """Steps 1-4 of the module docstring on a batch; used by :meth:`Interpreter.explain`."""
-    r_max = relevance.amax(dim=1)
-    silent = (X.flatten(1).amax(dim=1) <= 1e-6) | (r_max <= 0)
-    rel = relevance / r_max.clamp_min(_EPS).unsqueeze(1)
-    rel = torch.where(silent.unsqueeze(1), torch.zeros_like(rel), rel.clamp_min(0))
+    rel, selected = select(relevance, threshold, top_k)
+    mask = soft_mask(W, H, selected.to(H.dtype)).clamp(0, 1)
+    return explanation_from_mask(
+        waveform, X, phase, logits, mask, target, spectrogram, threshold, classes,
+        relevance=rel, selected=selected, H=H, W=W, interpreter_logits=interpreter_logits, method=method,
+    )
+
+
+def select(relevance: Tensor, threshold: float, top_k: int | None = None) -> tuple[Tensor, Tensor]:
+    """Normalise ``(batch, K)`` relevances by their maximum (negatives to 0) and keep those above
+    ``threshold``, at most ``top_k``; returns ``(relevance, selected)``. All-zero where no unit
+    has positive relevance."""
+    r_max = relevance.amax(dim=1, keepdim=True)
+    rel = torch.where(r_max > 0, relevance / r_max.clamp_min(_EPS), torch.zeros_like(relevance)).clamp_min(0)
     selected = rel > threshold
     if top_k is not None:
         rank = rel.argsort(dim=1, descending=True).argsort(dim=1)
         selected &= rank < top_k
-    mask = soft_mask(W, H, selected.to(H.dtype)).clamp(0, 1)
+    return rel, selected
+
+
+def explanation_from_mask(
+    waveform: Tensor,
+    X: Tensor,
+    phase: Tensor,
+    logits: Tensor,
+    mask: Tensor,
+    target: Tensor,
+    spectrogram: Spectrogram,
+    threshold: float,
+    classes: tuple[str, ...] | None = None,
+    relevance: Tensor | None = None,
+    selected: Tensor | None = None,
+    H: Tensor | None = None,
+    W: Tensor | None = None,
+    interpreter_logits: Tensor | None = None,
+    method: str = "L2I",
+    unit: str = "component",
+) -> Explanation:
+    """An :class:`Explanation` from a mask in [0, 1] over the log1p spectrogram (step 4 onwards).
+
+    Shapes: ``waveform`` (B, samples); ``X``, ``phase``, ``mask`` (B, freq, frames); ``logits``
+    (B, classes); ``target`` (B,); ``relevance``/``selected`` (B, K), default K = 0. Items whose
+    input is silent or whose mask is empty are marked ``silent`` ("nothing to explain") and get
+    silent audio.
+    """
+    B = waveform.shape[0]
+    if relevance is None:
+        relevance = torch.zeros(B, 0, device=X.device)
+        selected = torch.zeros(B, 0, dtype=torch.bool, device=X.device)
+    mask = mask.clamp(0, 1)
+    nothing = X.flatten(1).amax(dim=1) <= 1e-6  # a silent input: no unit is relevant
+    if relevance.shape[1]:
+        nothing |= ~selected.any(dim=1)
+    relevance = torch.where(nothing.unsqueeze(1), torch.zeros_like(relevance), relevance)
+    selected = selected & ~nothing.unsqueeze(1)
+    # Units kept whose mask is empty (components inactive in this clip) also leave nothing to hear.
+    silent = nothing | (mask.flatten(1).amax(dim=1) <= 0)
+    mask = torch.where(silent.view(-1, 1, 1), torch.zeros_like(mask), mask)
     interp = mask * X
     audio = spectrogram.synthesize(interp, phase, length=waveform.shape[-1])
     audio = torch.where(silent.unsqueeze(1), torch.zeros_like(audio), audio)
-    cpu = lambda t: t.detach().cpu()  # noqa: E731
+    cpu = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
     return Explanation(
         waveform=cpu(waveform),
         sample_rate=spectrogram.sample_rate,
@@ -200,7 +266,7 @@ def build_explanation(
         decision=cpu(logits.argmax(dim=1)),
         logits=cpu(logits),
         interpreter_logits=cpu(interpreter_logits),
-        relevance=cpu(rel),
+        relevance=cpu(relevance),
         selected=cpu(selected),
         H=cpu(H),
         X=cpu(X),
@@ -214,4 +280,6 @@ def build_explanation(
         W=cpu(W),
         spectrogram_config=spectrogram.config(),
         classes=classes,
+        method=method,
+        unit=unit,
     )

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from .audio import Spectrogram, check_waveform
 from .datasets import collate
 from .explanation import Explanation, build_explanation, soft_mask
+from .models import check_logits, frozen
 from .nmf import NMF
 from .persistence import save_torch
 
@@ -208,33 +209,25 @@ class Interpreter(nn.Module):
     @contextmanager
     def _reading(self):
         """Hooks on, gradients and training off for the classifier; everything restored after."""
-        f = self.classifier
-        was_training = f.training
-        flags = [(p, p.requires_grad) for p in f.parameters()]
         captured: dict[str, Tensor] = {}
-        modules = dict(f.named_modules())
+        modules = dict(self.classifier.named_modules())
         handles = [
             modules[name].register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out))
             for name in self.layers
         ]
-        f.eval()
-        for p, _ in flags:
-            p.requires_grad_(False)
         try:
-            yield captured
+            with frozen(self.classifier):
+                yield captured
         finally:
             for h in handles:
                 h.remove()
-            for p, flag in flags:
-                p.requires_grad_(flag)
-            f.train(was_training)
 
     def classify(self, waveform: Tensor, hidden: bool = False):
         """The classifier's logits ``(batch, classes)`` (and hidden activations if ``hidden``)."""
         waveform = _as_batch(waveform).to(self.device)
         with self._reading() as captured:
             logits = self.classifier(waveform)
-            _check_logits(logits, waveform.shape[0])
+            check_logits(logits, waveform.shape[0])
             acts = []
             for name in self.layers:
                 a = captured.get(name)
@@ -558,21 +551,6 @@ class Interpreter(nn.Module):
 def _as_batch(waveform: Tensor) -> Tensor:
     check_waveform(waveform)
     return waveform.unsqueeze(0) if waveform.ndim == 1 else waveform
-
-
-def _check_logits(logits, batch: int) -> None:
-    if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[0] != batch or not logits.is_floating_point():
-        got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(
-            f"the classifier must return logits of shape (batch, classes) = ({batch}, C); it returned {got}. "
-            "Wrap it so that forward(waveforms) returns the logits tensor"
-        )
-    rows = logits.detach().float()
-    if ((rows >= 0) & (rows <= 1)).all() and torch.allclose(rows.sum(1), torch.ones(batch), atol=1e-4):
-        raise ValueError(
-            "the classifier seems to return probabilities (rows in [0, 1] summing to 1): L2I needs the "
-            "logits; remove the final softmax"
-        )
 
 
 def _dictionary_matrix(dictionary) -> tuple[Tensor, dict | None]:

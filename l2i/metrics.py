@@ -44,6 +44,9 @@ __all__ = [
     "si_sdr",
     "si_sdr_improvement",
     "evaluate",
+    "compare",
+    "results_table",
+    "HIGHER_IS_BETTER",
 ]
 
 _EPS = 1e-12
@@ -147,7 +150,6 @@ def evaluate(
     data: Dataset,
     threshold: float = 0.2,
     batch_size: int = 32,
-    interpreter_logits: bool = True,
 ) -> dict:
     """Average every metric over ``data``, explaining the classifier's decision on each clip.
 
@@ -155,14 +157,14 @@ def evaluate(
     ----------
     explain : callable
         ``explain(waveforms, target=None, threshold=...) -> Explanation`` (``Interpreter.explain`` or a
-        baseline's).
+        baseline's). Fidelity is reported where the explanations carry interpreter logits; an
+        oracle whose object sets ``needs_sources`` also gets ``sources=`` and ``source_labels=``.
     classify : callable
         ``classify(waveforms) -> logits`` of the classifier ``f`` (``Interpreter.classify``).
     data : Dataset
         l2i examples; where they carry sources (mixtures), each source's class is also explained
-        and its interpretation scored against that source (SI-SDR, SI-SDRi).
-    interpreter_logits : bool
-        Report fidelity (needs ``Explanation.interpreter_logits``; False for baselines).
+        and its interpretation scored against that source (SI-SDR, SI-SDRi); sources labelled
+        :data:`l2i.datasets.NOISE` are not explained.
 
     Returns
     -------
@@ -176,15 +178,21 @@ def evaluate(
     rows: dict[str, list[Tensor]] = {}
     add = lambda name, v: rows.setdefault(name, []).append(v.detach().double().cpu().reshape(-1))  # noqa: E731
     seconds, count = 0.0, 0
+    oracle = getattr(getattr(explain, "__self__", None), "needs_sources", False)
     for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
         x = batch.waveforms
+        extra = {}
+        if oracle:
+            if batch.sources is None:
+                raise ValueError(f"{explain.__self__!r} needs mixtures with known sources (l2i.datasets.Mixtures)")
+            extra = {"sources": batch.sources, "source_labels": batch.source_labels}
         start = time.perf_counter()
-        e = explain(x, threshold=threshold)
+        e = explain(x, threshold=threshold, **extra)
         seconds += time.perf_counter() - start
         count += x.shape[0]
         c = e.target
         logits_in, logits_out = classify(e.audio).cpu(), classify(e.residual).cpu()
-        if interpreter_logits:
+        if e.interpreter_logits is not None:
             add("fidelity", (e.interpreter_logits.argmax(1) == e.logits.argmax(1)).double())
         add("FF", faithfulness(e.logits, logits_out, c))
         add("Fid-In", input_fidelity(logits_in, c))
@@ -197,12 +205,72 @@ def evaluate(
         add("components", e.selected.sum(1).double())
         if batch.sources is not None:
             for s in range(batch.sources.shape[1]):
-                ref = batch.sources[:, s]
-                e_s = explain(x, target=batch.source_labels[:, s], threshold=threshold)
+                keep = batch.source_labels[:, s] >= 0  # noise is a source, not a class to explain
+                if not bool(keep.any()):
+                    continue
+                ref, xs = batch.sources[keep, s], x[keep]
+                sub = {k: v[keep] for k, v in extra.items()}
+                e_s = explain(xs, target=batch.source_labels[keep, s], threshold=threshold, **sub)
                 add("SI-SDR", si_sdr(e_s.audio, ref))
-                add("SI-SDR_mixture", si_sdr(x, ref))
-                add("SI-SDRi", si_sdr_improvement(e_s.audio, x, ref))
+                add("SI-SDR_mixture", si_sdr(xs, ref))
+                add("SI-SDRi", si_sdr_improvement(e_s.audio, xs, ref))
     result = {name: float(torch.cat(v).mean()) for name, v in rows.items()}
     result["seconds_per_explanation"] = seconds / max(count, 1)
     result["n"] = count
     return result
+
+
+def compare(methods: dict, classify, data: Dataset, threshold: float = 0.2, batch_size: int = 32, progress: bool = False) -> dict:
+    """:func:`evaluate` for several methods on the same data: ``{name: results}``.
+
+    ``methods`` maps a display name to an ``explain`` callable (``Interpreter.explain`` or a
+    baseline's). Oracles that need sources are skipped on data without them. Book: chapter
+    "Evaluating interpretations".
+    """
+    from tqdm.auto import tqdm
+
+    has_sources = len(data) > 0 and data[0].sources is not None
+    out = {}
+    for name, explain in tqdm(methods.items(), desc="methods", disable=not progress, leave=False):
+        if getattr(getattr(explain, "__self__", None), "needs_sources", False) and not has_sources:
+            continue
+        out[name] = evaluate(explain, classify, data, threshold=threshold, batch_size=batch_size)
+    return out
+
+
+# Which way each metric is better, for tables and plots (SPS, COMP: a sparser, simpler mask is
+# easier to listen to, but not more faithful, so they are shown without a winner).
+HIGHER_IS_BETTER = {
+    "fidelity": True, "FF": True, "Fid-In": True, "AI": True, "AD": False, "AG": True, "SI-SDRi": True,
+    "seconds_per_explanation": False,
+}
+
+
+def results_table(
+    results: dict,
+    columns: tuple[str, ...] = ("FF", "Fid-In", "AI", "AD", "AG", "SPS", "COMP", "SI-SDRi", "seconds_per_explanation"),
+    digits: int = 3,
+    exclude_from_best: tuple[str, ...] = ("Oracle IRM",),
+) -> str:
+    """A markdown table of ``{method: results}`` (from :func:`compare`), the best value of each
+    column with a known direction in bold (oracles excluded); a missing metric shows as "-"."""
+    header = ["method"] + [
+        c.replace("seconds_per_explanation", "s / explanation") + {True: " ↑", False: " ↓"}.get(HIGHER_IS_BETTER.get(c), "")
+        for c in columns
+    ]
+    best = {}
+    for c in columns:
+        values = [r[c] for m, r in results.items() if c in r and m not in exclude_from_best]
+        if c in HIGHER_IS_BETTER and values:
+            best[c] = max(values) if HIGHER_IS_BETTER[c] else min(values)
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, r in results.items():
+        cells = [method]
+        for c in columns:
+            if c not in r:
+                cells.append("-")
+                continue
+            text = f"{r[c]:.{digits}g}" if c == "seconds_per_explanation" else f"{r[c]:.{digits}f}"
+            cells.append(f"**{text}**" if best.get(c) == r[c] and method not in exclude_from_best else text)
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -120,14 +120,23 @@ def plot_explanation(explanation, index: int = 0, n_components: int = 3):
     specshow(e.mask[i] * audible, spec, ax=axes[2], title="mask (where the input has energy)", vmax=1)
     for ax in axes[1:3]:
         ax.set_ylabel("")
+    if e.relevance.shape[1] == 0:  # a method that scores bins, not units: where its mask lies in time
+        kept = _numpy((e.mask[i] > 0.5).double().mean(0))
+        times = np.arange(len(kept)) * spec.hop_length / spec.sample_rate
+        axes[3].fill_between(times, kept, color="tab:orange", step="mid")
+        axes[3].set_ylim(0, 1.02)
+        axes[3].set_xlabel("time (s)")
+        axes[3].set_ylabel("share of bins kept")
+        axes[3].set_title(f"{e.method}: mask above 0.5", fontsize=10)
+        return fig
     rel = _numpy(e.relevance[i])
     colors = np.where(_numpy(e.selected[i]), "tab:orange", "tab:gray")
     axes[3].bar(np.arange(len(rel)), rel, color=colors, width=1.0)
     axes[3].axhline(e.threshold, color="k", lw=0.8, ls="--", label=f"threshold {e.threshold:g}")
-    axes[3].set_xlabel("component k")
+    axes[3].set_xlabel(f"{e.unit} k")
     axes[3].set_ylabel("relevance r / max r")
     n = int(e.selected[i].sum())
-    axes[3].set_title(f"{n} component{'' if n == 1 else 's'} kept", fontsize=10)
+    axes[3].set_title(f"{n} {e.unit}{'' if n == 1 else 's'} kept", fontsize=10)
     axes[3].legend(fontsize=8)
     return fig
 
@@ -195,4 +204,29 @@ def plot_interpreter_training(history, axes=None):
     axes[1].set_xlabel("epoch")
     axes[1].set_title("validation fidelity", fontsize=10)
     axes[1].legend(fontsize=8)
+    return fig
+
+
+def plot_comparison(results: dict, metrics: tuple[str, ...] = ("FF", "Fid-In", "SI-SDRi"), title: str | None = None):
+    """Grouped bars: one panel per metric, one group per setting, one bar per method.
+
+    ``results`` is ``{setting: {method: {metric: value}}}`` (what ``benchmarks/interpretation.py``
+    writes, or :func:`l2i.metrics.compare` per setting). Book: chapter "Evaluating interpretations".
+    Returns the figure.
+    """
+    settings = list(results)
+    methods = list(dict.fromkeys(m for s in settings for m in results[s]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.4), constrained_layout=True, squeeze=False)
+    width = 0.8 / len(methods)
+    colors = plt.get_cmap("tab10")
+    for ax, metric in zip(axes[0], metrics):
+        for j, method in enumerate(methods):
+            values = [results[s].get(method, {}).get(metric, np.nan) for s in settings]
+            ax.bar(np.arange(len(settings)) + (j - (len(methods) - 1) / 2) * width, values, width, label=method, color=colors(j))
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_xticks(range(len(settings)), settings, rotation=20, ha="right", fontsize=8)
+        ax.set_title(metric, fontsize=10)
+    axes[0][0].legend(fontsize=7, ncol=2)
+    if title:
+        fig.suptitle(title, fontsize=11)
     return fig

@@ -33,6 +33,14 @@ def test_artifacts_are_cached_under_content_keys():
     assert artifacts._key(TINY, "interpreter") != artifacts._key(TINY.with_(classifier_epochs=2), "interpreter")
 
 
+def test_every_module_is_either_training_code_or_measurement_code():
+    from pathlib import Path
+
+    names = {p.stem for p in Path(artifacts.__file__).parent.glob("*.py")}
+    assert names == set(artifacts._TRAINING_MODULES) | set(artifacts._MEASUREMENT_MODULES)
+    assert not set(artifacts._TRAINING_MODULES) & set(artifacts._MEASUREMENT_MODULES)
+
+
 def test_evaluate_reports_every_metric_and_mixture_scores():
     model, _ = artifacts.classifier(TINY, progress=False)
     interp = artifacts.interpreter(TINY, model, progress=False)

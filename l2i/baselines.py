@@ -1,0 +1,356 @@
+"""What a user would otherwise reach for: baseline interpretations, as listenable as L2I's.
+
+Book: chapter "Evaluating interpretations". Every method here has the interface of
+:meth:`l2i.Interpreter.explain`, ``explain(waveform, target=None, threshold=0.2) -> Explanation``,
+and turns its attribution into a mask over the same log1p spectrogram ``X`` and into audio the same
+way (``expm1(M * X)`` with the input's phase, inverse STFT), so :func:`l2i.metrics.evaluate` scores
+them all alike:
+
+===========================  ============================================================================
+:class:`RandomComponents`    as many NMF components as L2I keeps, chosen at random (L2I's soft mask)
+:class:`Saliency`            ``|d f_c / d X|`` (Captum), bins above ``threshold * max`` kept
+:class:`IntegratedGradients` Captum's IG from silence (``X = 0``), positive attributions above
+                             ``threshold * max`` kept
+:class:`SLIME`               LIME (or KernelSHAP) over a time x frequency grid of segments of ``X``,
+                             1000 samples as in audioLIME; segments above ``threshold * max`` kept
+:class:`IdealRatioMask`      for mixtures, the oracle ``|S_c| / sum_s |S_s|`` from the true sources
+                             (the upper bound; needs ``sources=``)
+===========================  ============================================================================
+
+The gradient methods differentiate ``f`` through the inverse STFT: ``f(istft(expm1(X), phase))``.
+The classifier is read in evaluation mode with its parameters frozen and left as it was.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .audio import Spectrogram, check_waveform
+from .explanation import Explanation, explanation_from_mask, select, soft_mask
+from .models import check_logits, frozen
+
+__all__ = ["RandomComponents", "Saliency", "IntegratedGradients", "SLIME", "IdealRatioMask"]
+
+_EPS = 1e-8
+
+
+def _batch(waveform: Tensor) -> Tensor:
+    check_waveform(waveform)
+    return waveform.unsqueeze(0) if waveform.ndim == 1 else waveform
+
+
+def _check_threshold(threshold: float) -> None:
+    if not 0 <= threshold < 1:
+        raise ValueError(f"threshold must be in [0, 1), got {threshold}")
+
+
+class _SpectrogramMethod:
+    """Shared by the methods that read the classifier ``f`` on the log1p spectrogram ``X``.
+
+    Parameters
+    ----------
+    classifier : nn.Module
+        Waveforms ``(batch, samples)`` to logits ``(batch, classes)``.
+    spectrogram : Spectrogram
+        The ``X`` the mask lives on (use the interpreter's to compare with L2I).
+    classes : tuple of str, optional
+        Class names for display.
+    """
+
+    name = "baseline"
+
+    def __init__(self, classifier: nn.Module, spectrogram: Spectrogram, classes: tuple[str, ...] | None = None):
+        if not isinstance(classifier, nn.Module):
+            raise TypeError(f"classifier must be an nn.Module (waveforms to logits), got {type(classifier).__name__}")
+        if not isinstance(spectrogram, Spectrogram):
+            raise TypeError(f"spectrogram must be an l2i.Spectrogram, got {type(spectrogram).__name__}")
+        self.classifier, self.spectrogram, self.classes = classifier, spectrogram, classes
+
+    @classmethod
+    def from_interpreter(cls, interpreter, **kwargs):
+        """The method on the interpreter's classifier, spectrogram and class names."""
+        return cls(interpreter.classifier, interpreter.spectrogram, interpreter.classes, **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        return next((p.device for p in self.classifier.parameters()), torch.device("cpu"))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(classifier={type(self.classifier).__name__})"
+
+    @torch.no_grad()
+    def classify(self, waveform: Tensor) -> Tensor:
+        """``f``'s logits ``(batch, classes)``, the classifier in evaluation mode."""
+        x = _batch(waveform).to(self.device)
+        with frozen(self.classifier):
+            logits = self.classifier(x)
+        check_logits(logits, x.shape[0])
+        return logits
+
+    def _logits_of_spectrogram(self, X: Tensor, phase: Tensor, length: int) -> Tensor:
+        """``f(istft(expm1(X), phase))``, differentiable in ``X``; ``phase`` broadcasts over a batch."""
+        if phase.shape[0] != X.shape[0]:
+            phase = phase.expand(X.shape[0], -1, -1)
+        return self.classifier(self.spectrogram.synthesize(X, phase, length=length))
+
+    def _prepare(self, waveform: Tensor, target, threshold: float):
+        _check_threshold(threshold)
+        x = _batch(waveform).to(self.device)
+        if x.shape[-1] < self.spectrogram.n_fft:
+            raise ValueError(
+                f"the clip has {x.shape[-1]} samples, shorter than one STFT frame ({self.spectrogram.n_fft}): "
+                "pad it (l2i.audio.fit_length)"
+            )
+        spectrogram = self.spectrogram.to(x.device)
+        X, phase = spectrogram.analyze(x)
+        logits = self.classify(x)
+        return x, X, phase, logits, _targets(target, logits)
+
+    def _finish(self, x, X, phase, logits, mask, target, threshold, **units) -> Explanation:
+        return explanation_from_mask(
+            x, X, phase, logits, mask, target, self.spectrogram.to(x.device), threshold, self.classes,
+            method=self.name, **units,
+        )
+
+
+def _targets(target, logits: Tensor) -> Tensor:
+    """Per-item targets: the classifier's decision by default; a clear error outside the classes."""
+    batch, n_classes = logits.shape
+    if target is None:
+        return logits.argmax(dim=1)
+    t = torch.as_tensor(target, device=logits.device).long().flatten()
+    if t.numel() == 1:
+        t = t.expand(batch)
+    if t.numel() != batch:
+        raise ValueError(f"target has {t.numel()} entries for a batch of {batch}")
+    bad = t[(t < 0) | (t >= n_classes)]
+    if bad.numel():
+        raise ValueError(f"target {int(bad[0])} is outside the classifier's {n_classes} classes (0 to {n_classes - 1})")
+    return t
+
+
+def _threshold_map(attribution: Tensor, threshold: float) -> Tensor:
+    """Binary mask of the bins whose attribution exceeds ``threshold`` times the item's maximum."""
+    peak = attribution.flatten(1).amax(dim=1).view(-1, 1, 1)
+    return ((attribution > threshold * peak) & (peak > 0)).to(attribution.dtype)
+
+
+class Saliency(_SpectrogramMethod):
+    """Gradient saliency ``|d f_c(x) / d X|`` on the log1p spectrogram, through Captum.
+
+    Book: chapter "Evaluating interpretations". ``explain`` keeps the bins whose saliency exceeds
+    ``threshold`` times the clip's maximum (a binary mask on ``X``).
+    """
+
+    name = "Saliency"
+
+    def attribute(self, X: Tensor, phase: Tensor, target: Tensor, length: int) -> Tensor:
+        """Saliency ``(batch, freq, frames)`` for ``X``, ``phase`` of that shape and ``(batch,)`` targets."""
+        from captum.attr import Saliency as CaptumSaliency
+
+        method = CaptumSaliency(self._logits_of_spectrogram)
+        with frozen(self.classifier), torch.enable_grad():
+            X = X.detach().requires_grad_(True)
+            return method.attribute(X, target=target, abs=True, additional_forward_args=(phase, length)).detach()
+
+    def explain(self, waveform: Tensor, target=None, threshold: float = 0.2) -> Explanation:
+        """Listenable saliency interpretations of ``(batch, samples)`` or ``(samples,)`` audio."""
+        x, X, phase, logits, target = self._prepare(waveform, target, threshold)
+        A = self.attribute(X, phase, target, x.shape[-1])
+        return self._finish(x, X, phase, logits, _threshold_map(A, threshold), target, threshold)
+
+
+class IntegratedGradients(_SpectrogramMethod):
+    """Integrated Gradients on the log1p spectrogram from silence (``X = 0``), through Captum.
+
+    Book: chapter "Evaluating interpretations". Positive attributions (evidence for the target)
+    above ``threshold`` times the clip's maximum make the mask.
+
+    Parameters
+    ----------
+    n_steps : int
+        Points on the path from silence to ``X`` (Captum's default, 50).
+    internal_batch_size : int
+        Path points evaluated at once; lower it if memory is short.
+    """
+
+    name = "Integrated Gradients"
+
+    def __init__(self, classifier, spectrogram, classes=None, n_steps: int = 50, internal_batch_size: int = 256):
+        super().__init__(classifier, spectrogram, classes)
+        if n_steps < 1:
+            raise ValueError(f"n_steps must be at least 1, got {n_steps}")
+        self.n_steps, self.internal_batch_size = int(n_steps), int(internal_batch_size)
+
+    def attribute(self, X: Tensor, phase: Tensor, target: Tensor, length: int) -> Tensor:
+        """IG attributions ``(batch, freq, frames)``; they sum to ``f_c(X) - f_c(0)`` per item."""
+        from captum.attr import IntegratedGradients as CaptumIG
+
+        method = CaptumIG(self._logits_of_spectrogram)
+        with frozen(self.classifier), torch.enable_grad():
+            A = method.attribute(
+                X, baselines=torch.zeros_like(X), target=target, additional_forward_args=(phase, length),
+                n_steps=self.n_steps, internal_batch_size=self.internal_batch_size,
+            )
+        return A.detach()
+
+    def explain(self, waveform: Tensor, target=None, threshold: float = 0.2) -> Explanation:
+        """Listenable IG interpretations of ``(batch, samples)`` or ``(samples,)`` audio."""
+        x, X, phase, logits, target = self._prepare(waveform, target, threshold)
+        A = self.attribute(X, phase, target, x.shape[-1]).clamp_min(0)
+        return self._finish(x, X, phase, logits, _threshold_map(A, threshold), target, threshold)
+
+
+class SLIME(_SpectrogramMethod):
+    """SLIME-style occlusion: LIME weights of time x frequency segments of ``X`` (Captum).
+
+    Book: chapter "Evaluating interpretations". ``X`` is cut into ``n_time`` x ``n_freq`` rectangles
+    (equal frames, equal frequency bins); a perturbed input keeps a random subset of them and sets
+    the others to silence (``X = 0``); a linear model fitted to ``f_c`` over ``n_samples`` such
+    inputs weights each segment. The segments whose weight exceeds ``threshold`` times the largest
+    (at most ``top_k``) make the mask.
+
+    Parameters
+    ----------
+    n_time, n_freq : int
+        The segment grid (SLIME's time-frequency segmentation).
+    n_samples : int
+        Perturbed inputs per clip: 1000 as in audioLIME. The cost of the method.
+    method : {"lime", "kernelshap"}
+        LIME with a ridge model (alpha 1, as the ``lime`` package) or Captum's KernelShap.
+    batch_size : int
+        Perturbed inputs evaluated at once.
+    seed : int
+        Seeds the perturbations of each call, so an explanation is reproducible.
+    """
+
+    name = "SLIME"
+
+    def __init__(
+        self, classifier, spectrogram, classes=None, n_time: int = 10, n_freq: int = 8, n_samples: int = 1000,
+        method: str = "lime", batch_size: int = 100, seed: int = 0,
+    ):
+        super().__init__(classifier, spectrogram, classes)
+        if method not in ("lime", "kernelshap"):
+            raise ValueError(f"method must be 'lime' or 'kernelshap', got {method!r}")
+        if min(n_time, n_freq) < 1 or n_samples < 2:
+            raise ValueError("n_time and n_freq must be at least 1 and n_samples at least 2")
+        if n_freq > spectrogram.n_freq:
+            raise ValueError(f"n_freq={n_freq} is more bands than the spectrogram's {spectrogram.n_freq} bins")
+        self.n_time, self.n_freq, self.n_samples = int(n_time), int(n_freq), int(n_samples)
+        self.method, self.batch_size, self.seed = method, int(batch_size), int(seed)
+
+    def segments(self, n_frames: int) -> Tensor:
+        """Segment index of every bin, ``(freq, frames)`` long integers in ``[0, n_time * n_freq)``."""
+        n_time = min(self.n_time, n_frames)
+        band = torch.arange(self.spectrogram.n_freq) * self.n_freq // self.spectrogram.n_freq
+        span = torch.arange(n_frames) * n_time // n_frames
+        return band.unsqueeze(1) * n_time + span.unsqueeze(0)
+
+    def attribute(self, X: Tensor, phase: Tensor, target: Tensor, length: int) -> Tensor:
+        """Segment weights ``(batch, n_segments)`` of each item's target class."""
+        from captum._utils.models.linear_model import SkLearnRidge
+        from captum.attr import KernelShap, Lime
+
+        segments = self.segments(X.shape[-1]).to(X.device)
+        weights = []
+        with frozen(self.classifier), torch.no_grad(), torch.random.fork_rng(devices=[]):
+            for i in range(X.shape[0]):
+                torch.manual_seed(self.seed)  # the same perturbations for every clip and call
+                forward = lambda Xb, i=i: self._logits_of_spectrogram(Xb, phase[i : i + 1], length)  # noqa: E731
+                if self.method == "lime":
+                    explainer = Lime(forward, interpretable_model=SkLearnRidge(alpha=1.0))
+                else:
+                    explainer = KernelShap(forward)
+                a = explainer.attribute(
+                    X[i : i + 1], baselines=0.0, target=int(target[i]), feature_mask=segments.unsqueeze(0),
+                    n_samples=self.n_samples, perturbations_per_eval=self.batch_size, return_input_shape=False,
+                )
+                weights.append(a.reshape(-1).float())
+        return torch.stack(weights)
+
+    def explain(self, waveform: Tensor, target=None, threshold: float = 0.2, top_k: int | None = None) -> Explanation:
+        """Listenable SLIME interpretations of ``(batch, samples)`` or ``(samples,)`` audio."""
+        x, X, phase, logits, target = self._prepare(waveform, target, threshold)
+        weights = self.attribute(X, phase, target, x.shape[-1])
+        rel, selected = select(weights, threshold, top_k)
+        segments = self.segments(X.shape[-1]).to(X.device)
+        mask = selected.to(X.dtype)[:, segments]  # (batch, freq, frames)
+        return self._finish(x, X, phase, logits, mask, target, threshold, relevance=rel, selected=selected, unit="segment")
+
+
+class RandomComponents:
+    """As many of the interpreter's NMF components as L2I keeps for the clip, chosen at random.
+
+    Book: chapter "Evaluating interpretations". The control for L2I's choice of components: same
+    dictionary, same activations ``H``, same soft mask and same count, only the choice is random.
+    """
+
+    name = "Random components"
+
+    def __init__(self, interpreter, seed: int = 0):
+        self.interpreter, self.seed = interpreter, int(seed)
+        self.classify = interpreter.classify
+        self._calls = 0
+
+    def __repr__(self) -> str:
+        return f"RandomComponents(K={self.interpreter.n_components}, seed={self.seed})"
+
+    def explain(self, waveform: Tensor, target=None, threshold: float = 0.2, top_k: int | None = None) -> Explanation:
+        """L2I's explanation with its components replaced by as many random ones.
+
+        Calls are seeded by ``seed`` and a call counter: a fresh object repeats the same sequence.
+        """
+        e = self.interpreter.explain(waveform, target=target, threshold=threshold, top_k=top_k)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self._calls)
+        self._calls += 1
+        K = e.selected.shape[1]
+        count = e.selected.sum(dim=1)
+        rank = torch.rand(len(e), K, generator=generator).argsort(dim=1).argsort(dim=1)
+        selected = rank < count.unsqueeze(1)
+        relevance = selected.float()  # no ranking among the chosen
+        mask = soft_mask(e.W, e.H, selected.to(e.H.dtype))
+        spectrogram = Spectrogram(**e.spectrogram_config)
+        return explanation_from_mask(
+            e.waveform, e.X, e.phase, e.logits, mask, e.target, spectrogram, threshold, e.classes,
+            relevance=relevance, selected=selected, H=e.H, W=e.W, method=self.name,
+        )
+
+
+class IdealRatioMask(_SpectrogramMethod):
+    """The oracle for mixtures: ``M_c = sum_{s in c} |S_s| / sum_s |S_s|`` from the true sources.
+
+    Book: chapter "Evaluating interpretations". Not an interpretation of ``f``: the best a mask on
+    the mixture can do for a class, given the sources, the upper bound of the SI-SDR columns. The
+    ratio is applied to the linear magnitude; the Explanation's ``mask`` is its equivalent on the
+    log1p ``X`` (``log1p(M_c |Y|) / X``), so audio is made exactly as for the other methods. A class
+    absent from the sources (the classifier decided for a class that is not in the mixture) has
+    nothing to explain.
+    """
+
+    name = "Oracle IRM"
+    needs_sources = True
+
+    def explain(
+        self, waveform: Tensor, target=None, threshold: float = 0.2, *, sources: Tensor, source_labels: Tensor
+    ) -> Explanation:
+        """Parameters: ``waveform`` (batch, samples) mixtures; ``sources`` (batch, n_sources,
+        samples) that sum to them; ``source_labels`` (batch, n_sources) their classes (-1 for noise).
+        ``threshold`` is unused (the mask is not thresholded) and kept for the common interface."""
+        x, X, phase, logits, target = self._prepare(waveform, target, threshold)
+        sources = torch.as_tensor(sources).to(x.device)
+        labels = torch.as_tensor(source_labels).to(x.device).long()
+        if sources.ndim != 3 or sources.shape[0] != x.shape[0] or sources.shape[-1] != x.shape[-1]:
+            raise ValueError(
+                f"sources must be (batch, n_sources, samples) = ({x.shape[0]}, S, {x.shape[-1]}), "
+                f"got {tuple(sources.shape)}"
+            )
+        if labels.shape != sources.shape[:2]:
+            raise ValueError(f"source_labels must be (batch, n_sources) = {tuple(sources.shape[:2])}, got {tuple(labels.shape)}")
+        spec = self.spectrogram.to(x.device)
+        magnitudes = torch.stack([torch.expm1(spec.analyze(sources[:, s])[0]) for s in range(sources.shape[1])], 1)
+        wanted = (labels == target.unsqueeze(1)).to(magnitudes.dtype).view(*labels.shape, 1, 1)
+        ratio = (wanted * magnitudes).sum(1) / magnitudes.sum(1).clamp_min(_EPS)
+        mask = torch.log1p(ratio * torch.expm1(X)) / X.clamp_min(_EPS)
+        return self._finish(x, X, phase, logits, mask, target, threshold)
