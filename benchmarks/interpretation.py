@@ -33,33 +33,27 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import Subset
 
 from l2i import artifacts, baselines
-from l2i.datasets import Mixtures, NoisyClips
+from l2i.datasets import evaluation_sets
 from l2i.metrics import compare, results_table
 from l2i.models import accuracy
 
 SETTINGS = ("scenes", "scenes mix 0 dB", "scenes mix 0.8/0.2", "scenes + noise 0 dB", "FSDD mix 0 dB")
+_SCENES_SETS = {"scenes": "clips", "scenes mix 0 dB": "mix 0 dB", "scenes mix 0.8/0.2": "mix 0.8/0.2",
+                "scenes + noise 0 dB": "noise 0 dB"}
 
 
 def setting_data(name: str, n: int):
     """``(recipe, dataset)`` of a setting: ``n`` clips or mixtures, the same for every method."""
-    if name.startswith("FSDD"):
-        recipe = artifacts.DIGITS
-        val = artifacts.datasets(recipe)["val"]
-        return recipe, Mixtures(val, n_mixtures=n, snr_db=0.0, distinct=("label", "speaker"), seed=1)
-    recipe = artifacts.SCENES
-    test = artifacts.datasets(recipe)["test"]
-    if name == "scenes":
-        return recipe, Subset(test, range(min(n, len(test))))
-    if name == "scenes mix 0 dB":
-        return recipe, Mixtures(test, n_mixtures=n, snr_db=0.0, seed=1)
-    if name == "scenes mix 0.8/0.2":
-        return recipe, Mixtures(test, n_mixtures=n, weights=(0.8, 0.2), seed=2)
-    if name == "scenes + noise 0 dB":
-        return recipe, NoisyClips(test, snr_db=0.0, n_clips=n, seed=3)
-    raise ValueError(f"unknown setting {name!r}; choose from {SETTINGS}")
+    if name == "FSDD mix 0 dB":
+        # FSDD's test split is one (unseen) speaker: two speakers' mixtures come from validation takes.
+        val = artifacts.datasets(artifacts.DIGITS)["val"]
+        return artifacts.DIGITS, evaluation_sets(val, n, distinct=("label", "speaker"))["mix 0 dB"]
+    if name not in _SCENES_SETS:
+        raise ValueError(f"unknown setting {name!r}; choose from {SETTINGS}")
+    test = artifacts.datasets(artifacts.SCENES)["test"]
+    return artifacts.SCENES, evaluation_sets(test, n)[_SCENES_SETS[name]]
 
 
 def methods_for(recipe, lam_in: float, progress: bool) -> tuple[dict, object, dict]:
@@ -67,15 +61,6 @@ def methods_for(recipe, lam_in: float, progress: bool) -> tuple[dict, object, di
     model, history = artifacts.classifier(recipe, progress=progress)
     l2i = artifacts.interpreter(recipe, model, progress=progress)
     l2i_in = artifacts.interpreter(recipe.with_(lam_in=lam_in), model, progress=progress)
-    methods = {
-        "L2I": l2i.explain,
-        "L2I + input fidelity": l2i_in.explain,
-        "Random components": baselines.RandomComponents(l2i, seed=0).explain,
-        "Saliency": baselines.Saliency.from_interpreter(l2i).explain,
-        "Integrated Gradients": baselines.IntegratedGradients.from_interpreter(l2i).explain,
-        "SLIME": baselines.SLIME.from_interpreter(l2i).explain,
-        "Oracle IRM": baselines.IdealRatioMask.from_interpreter(l2i).explain,
-    }
     test = artifacts.datasets(recipe)["test"]
     facts = {
         "classifier_val_accuracy": round(history.best_val_accuracy, 4),
@@ -83,7 +68,7 @@ def methods_for(recipe, lam_in: float, progress: bool) -> tuple[dict, object, di
         "interpreter_val_fidelity": round(l2i.history.best_val_fidelity, 4),
         "interpreter_input_fidelity_val_fidelity": round(l2i_in.history.best_val_fidelity, 4),
     }
-    return methods, l2i.classify, facts
+    return baselines.methods(l2i, l2i_in), l2i.classify, facts
 
 
 def main() -> None:

@@ -21,13 +21,13 @@ import torch
 
 from . import __version__
 from .audio import Spectrogram
-from .datasets import FSDD, SyntheticScenes, cache_dir
+from .datasets import ESC50, FSDD, SyntheticScenes, cache_dir
 from .interpreter import Interpreter
 from .models import MelCNN, TrainingHistory, train_classifier
 from .nmf import NMF, FrameBlocks
 from .persistence import save_torch
 
-__all__ = ["Recipe", "SCENES", "DIGITS", "datasets", "spectrogram", "dictionary", "classifier", "interpreter"]
+__all__ = ["Recipe", "SCENES", "DIGITS", "ESC50_PAPER", "datasets", "spectrogram", "dictionary", "classifier", "interpreter"]
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,14 @@ class Recipe:
 
     Parameters
     ----------
-    dataset : {"scenes", "fsdd"}
+    dataset : {"scenes", "fsdd", "esc50"}
     n_per_class : int
         Synthetic clips per class in the training split (validation and test get a quarter).
+    sample_rate, duration : int, float
+        Every clip resampled to ``sample_rate`` and cut or padded to ``duration`` seconds (8 kHz
+        and 1 s for the scenes and FSDD; 44.1 kHz and 5 s for ESC-50).
     n_fft, hop_length : int
-        The interpreter's spectrogram ``X`` (8 kHz for both datasets).
+        The interpreter's spectrogram ``X``.
     n_components, nmf_iter, sparsity : NMF dictionary settings.
     classifier_width, classifier_epochs : the reference CNN.
     layers : names of the classifier layers the interpreter reads.
@@ -51,6 +54,8 @@ class Recipe:
 
     dataset: str = "scenes"
     n_per_class: int = 100
+    sample_rate: int = 8000
+    duration: float = 1.0
     n_fft: int = 256
     hop_length: int = 64
     n_components: int = 32
@@ -69,8 +74,10 @@ class Recipe:
     seed: int = 0
 
     def __post_init__(self):
-        if self.dataset not in ("scenes", "fsdd"):
-            raise ValueError(f"dataset must be 'scenes' or 'fsdd', got {self.dataset!r}")
+        if self.dataset not in ("scenes", "fsdd", "esc50"):
+            raise ValueError(f"dataset must be 'scenes', 'fsdd' or 'esc50', got {self.dataset!r}")
+        if self.dataset in ("scenes", "fsdd") and (self.sample_rate, self.duration) != (8000, 1.0):
+            raise ValueError(f"the {self.dataset} recipes are 8 kHz, 1 s clips; got {self.sample_rate} Hz, {self.duration} s")
 
     def with_(self, **changes) -> Recipe:
         return replace(self, **changes)
@@ -78,9 +85,16 @@ class Recipe:
 
 SCENES = Recipe("scenes")
 DIGITS = Recipe("fsdd", classifier_epochs=25, interpreter_epochs=25)
+# The paper's setting on ESC-50 (chapter "ESC-50 on a GPU"): 44.1 kHz, 5 s, n_fft 1024, hop 512,
+# K = 100, lam_rec 5, Adam 2e-4, 35 epochs. The classifier is the book's CNN trained from scratch,
+# not the paper's pretrained one.
+ESC50_PAPER = Recipe(
+    "esc50", sample_rate=44100, duration=5.0, n_fft=1024, hop_length=512, n_components=100, nmf_iter=300,
+    classifier_width=32, classifier_epochs=60, interpreter_epochs=35, interpreter_lr=2e-4, lam_rec=5.0,
+)
 
 _STAGES = {
-    "data": ("dataset", "n_per_class"),
+    "data": ("dataset", "n_per_class", "sample_rate", "duration"),
     "dictionary": ("n_fft", "hop_length", "n_components", "nmf_iter", "sparsity", "seed"),
     "classifier": ("classifier_width", "classifier_epochs", "seed"),
     "interpreter": ("layers", "interpreter_epochs", "interpreter_lr", "lam_rec", "lam_in", "seed"),
@@ -120,7 +134,11 @@ def _path(recipe: Recipe, stage: str) -> Path:
 
 
 def datasets(recipe: Recipe) -> dict:
-    """``{"train", "val", "test"}`` datasets of the recipe, every clip one second at 8 kHz."""
+    """``{"train", "val", "test"}`` datasets of the recipe, clips of ``duration`` at ``sample_rate``.
+
+    ESC-50 is read from ``$L2I_ESC50`` or the cache, downloaded there the first time."""
+    if recipe.dataset == "esc50":
+        return {s: ESC50(s, sample_rate=recipe.sample_rate, duration=recipe.duration) for s in ("train", "val", "test")}
     if recipe.dataset == "scenes":
         n = recipe.n_per_class
         return {
@@ -128,11 +146,11 @@ def datasets(recipe: Recipe) -> dict:
             "val": SyntheticScenes("val", max(1, n // 4), seed=recipe.seed),
             "test": SyntheticScenes("test", max(1, n // 4), seed=recipe.seed),
         }
-    return {split: FSDD(split, duration=1.0) for split in ("train", "val", "test")}
+    return {split: FSDD(split, duration=recipe.duration) for split in ("train", "val", "test")}
 
 
 def spectrogram(recipe: Recipe) -> Spectrogram:
-    return Spectrogram(8000, recipe.n_fft, recipe.hop_length)
+    return Spectrogram(recipe.sample_rate, recipe.n_fft, recipe.hop_length)
 
 
 def dictionary(recipe: Recipe, progress: bool = True) -> NMF:
@@ -151,7 +169,7 @@ def classifier(recipe: Recipe, progress: bool = True) -> tuple[MelCNN, TrainingH
     """The reference CNN trained on the training split, selected on validation (cached)."""
     data = datasets(recipe)
     torch.manual_seed(recipe.seed)  # the same weights whichever chapter trains it first
-    model = MelCNN(len(data["train"].classes), sample_rate=8000, width=recipe.classifier_width)
+    model = MelCNN(len(data["train"].classes), sample_rate=recipe.sample_rate, width=recipe.classifier_width)
     path = _path(recipe, "classifier")
     if path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -175,6 +193,8 @@ def interpreter(recipe: Recipe, model: MelCNN | None = None, progress: bool = Tr
         return Interpreter.load(path, model)
     data = datasets(recipe)
     nmf = dictionary(recipe, progress)
+    # Trained on the GPU when there is one (the interpreter follows its classifier), returned on the CPU.
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(recipe.seed)
     interp = Interpreter(model, list(recipe.layers), nmf, classes=tuple(data["train"].classes))
     interp.fit(
@@ -182,4 +202,6 @@ def interpreter(recipe: Recipe, model: MelCNN | None = None, progress: bool = Tr
         lam_rec=recipe.lam_rec, lam_in=recipe.lam_in, seed=recipe.seed, progress=progress,
     )
     interp.save(path)
+    model.cpu()
+    interp.cpu()
     return interp

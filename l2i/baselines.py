@@ -30,7 +30,7 @@ from .audio import Spectrogram, check_waveform
 from .explanation import Explanation, explanation_from_mask, select, soft_mask
 from .models import check_logits, frozen
 
-__all__ = ["RandomComponents", "Saliency", "IntegratedGradients", "SLIME", "IdealRatioMask"]
+__all__ = ["RandomComponents", "Saliency", "IntegratedGradients", "SLIME", "IdealRatioMask", "methods"]
 
 _EPS = 1e-8
 
@@ -354,3 +354,23 @@ class IdealRatioMask(_SpectrogramMethod):
         ratio = (wanted * magnitudes).sum(1) / magnitudes.sum(1).clamp_min(_EPS)
         mask = torch.log1p(ratio * torch.expm1(X)) / X.clamp_min(_EPS)
         return self._finish(x, X, phase, logits, mask, target, threshold)
+
+
+def methods(interpreter, input_fidelity=None, slime_samples: int = 1000, seed: int = 0) -> dict:
+    """``{name: explain}`` for the comparison of the book and the benchmark, on one classifier.
+
+    Book: chapter "Evaluating interpretations". ``interpreter`` is L2I; ``input_fidelity`` an
+    optional second interpreter trained with the input-fidelity term. Every baseline reads the
+    interpreter's classifier and spectrogram.
+    """
+    out = {"L2I": interpreter.explain}
+    if input_fidelity is not None:
+        out["L2I + input fidelity"] = input_fidelity.explain
+    out.update({
+        "Random components": RandomComponents(interpreter, seed=seed).explain,
+        "Saliency": Saliency.from_interpreter(interpreter).explain,
+        "Integrated Gradients": IntegratedGradients.from_interpreter(interpreter).explain,
+        "SLIME": SLIME.from_interpreter(interpreter, n_samples=slime_samples, seed=seed).explain,
+        "Oracle IRM": IdealRatioMask.from_interpreter(interpreter).explain,
+    })
+    return out

@@ -46,6 +46,7 @@ __all__ = [
     "SyntheticScenes",
     "NoisyClips",
     "NOISE",
+    "evaluation_sets",
     "Mixtures",
     "FSDD",
     "ESC50",
@@ -338,6 +339,26 @@ class NoisyClips(Dataset):
         peak = float(sources.sum(0).abs().max())
         sources = sources * (0.9 / peak if peak > 0.9 else 1.0)
         return Example(sources.sum(0), self.sample_rate, clip.label, sources, (clip.label, NOISE))
+
+
+def evaluation_sets(
+    data: Dataset, n: int = 40, distinct: tuple[str, ...] = ("label",), seed: int = 1
+) -> dict[str, Dataset]:
+    """The held-out sets every method is compared on, drawn from ``data`` (a test split).
+
+    Book: chapter "Evaluating interpretations" (and ``benchmarks/interpretation.py``). ``n`` items
+    each: ``"clips"`` (the first ``n``), ``"mix 0 dB"`` (two clips differing in ``distinct``, 0 dB),
+    ``"mix 0.8/0.2"`` (``0.8 s1/||s1|| + 0.2 s2/||s2||``, the ESC-50 setting of later papers) and
+    ``"noise 0 dB"`` (white noise at 0 dB).
+    """
+    from torch.utils.data import Subset
+
+    return {
+        "clips": Subset(data, range(min(n, len(data)))),
+        "mix 0 dB": Mixtures(data, n_mixtures=n, snr_db=0.0, distinct=distinct, seed=seed),
+        "mix 0.8/0.2": Mixtures(data, n_mixtures=n, weights=(0.8, 0.2), distinct=distinct, seed=seed + 1),
+        "noise 0 dB": NoisyClips(data, snr_db=0.0, n_clips=n, seed=seed + 2),
+    }
 
 
 # ---------------------------------------------------------------------------------------- files

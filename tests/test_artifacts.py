@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from l2i import artifacts
@@ -52,3 +53,32 @@ def test_evaluate_reports_every_metric_and_mixture_scores():
     mixes = evaluate(interp.explain, interp.classify, Mixtures(test, n_mixtures=4, seed=0))
     assert {"SI-SDR", "SI-SDRi", "SI-SDR_mixture"} <= set(mixes)
     assert abs(mixes["SI-SDRi"] - (mixes["SI-SDR"] - mixes["SI-SDR_mixture"])) < 1e-6
+
+
+def test_the_esc50_chapter_path_runs_on_a_fabricated_archive(tmp_path):
+    """The functions the chapter "ESC-50 on a GPU" calls, on a tiny archive in the official layout."""
+    from test_datasets import fabricate_esc50
+
+    from l2i import baselines
+    from l2i.datasets import ESC50, evaluation_sets
+    from l2i.metrics import compare
+
+    archive = fabricate_esc50(tmp_path)
+    ESC50("all", url=archive.as_uri())  # unpacked into the cache, where the recipe finds it
+    recipe = artifacts.ESC50_PAPER.with_(
+        duration=0.5, n_components=6, nmf_iter=3, classifier_width=4, classifier_epochs=1,
+        interpreter_epochs=1, layers=("block3", "block4"),
+    )
+    assert (recipe.sample_rate, recipe.n_fft, recipe.hop_length) == (44100, 1024, 512)
+    data = artifacts.datasets(recipe)
+    assert data["test"].classes == ("dog", "rooster", "rain") and len(data["train"]) == 9
+    assert data["test"][0].waveform.shape == (22050,)
+    interp = artifacts.interpreter(recipe, progress=False)
+    assert interp.spectrogram.config() == {"sample_rate": 44100, "n_fft": 1024, "hop_length": 512}
+    assert interp.n_components == 6
+    sets = evaluation_sets(data["test"], n=2)
+    results = compare(baselines.methods(interp, slime_samples=20), interp.classify, sets["mix 0.8/0.2"], batch_size=2)
+    assert set(results) == {"L2I", "Random components", "Saliency", "Integrated Gradients", "SLIME", "Oracle IRM"}
+    assert all("SI-SDRi" in r for r in results.values())
+    with pytest.raises(ValueError, match="8 kHz"):
+        artifacts.Recipe("fsdd", sample_rate=16000)
