@@ -1,12 +1,18 @@
 # make book : set up .venv and build the executed book into _build/html
 # make test : set up .venv and run the unit tests and the notebooks (pytest --nbval)
 # make bench: the NMF speed benchmark (JSON)
+# make test-browser: open every built page in headless Chromium and check audio, figures, widgets
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.l2i-installed
 
-.PHONY: setup book test bench clean
+# The ipywidgets HTML manager that renders saved widget state in the built pages, from npm, checked.
+HTML_MANAGER        := 1.0.15
+HTML_MANAGER_SHA256 := 2b9d65cb7913e1c7d671757a10008b32c9c2448d4429513371e55c07d6107638
+VENDOR              := _static/vendor/html-manager
+
+.PHONY: setup book test bench test-browser clean
 
 setup: $(STAMP)
 
@@ -16,15 +22,33 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[book,test,bench]'
 	touch $@
 
-book: setup
+$(VENDOR)/embed.js:
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed to fetch the ipywidgets HTML manager for the pages"; exit 1; }
+	rm -rf _build/npm && mkdir -p _build/npm
+	cd _build/npm && npm pack --silent @jupyter-widgets/html-manager@$(HTML_MANAGER) >/dev/null
+	echo "$(HTML_MANAGER_SHA256)  _build/npm/jupyter-widgets-html-manager-$(HTML_MANAGER).tgz" | sha256sum --check --quiet -
+	rm -rf $(VENDOR) $(VENDOR).part && mkdir -p $(VENDOR).part
+	tar xzf _build/npm/jupyter-widgets-html-manager-$(HTML_MANAGER).tgz -C $(VENDOR).part --strip-components=2 package/dist
+	rm -f $(VENDOR).part/*.map $(VENDOR).part/*amd.js  # the pages load embed.js (and its fonts) only
+	mv $(VENDOR).part $(VENDOR)
+
+book: setup $(VENDOR)/embed.js
 	$(BIN)/jupyter-book build . --all --builder html -W --keep-going  # a failing cell fails the build
 	@echo "The book is in _build/html/index.html"
 
 test: setup
 	$(BIN)/python -m pytest tests book --nbval --nbval-current-env --nbval-cell-timeout=900
 
+# Debian's Chromium and chromedriver drive the pages (installed here when missing, as root).
+test-browser: book
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y -q chromium chromium-driver >/dev/null; \
+	  else echo "install Debian's chromium and chromium-driver (sudo apt-get install chromium chromium-driver)"; exit 1; fi; }
+	$(BIN)/python -m pytest tests/browser/browser_check.py -v -rA
+	@echo "Screenshots of the interactive chapter: _build/browser/"
+
 bench: setup
 	$(BIN)/python benchmarks/nmf_speed.py --json
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache _static/vendor

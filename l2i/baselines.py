@@ -6,16 +6,14 @@ and turns its attribution into a mask over the same log1p spectrogram ``X`` and 
 way (``expm1(M * X)`` with the input's phase, inverse STFT), so :func:`l2i.metrics.evaluate` scores
 them all alike:
 
-===========================  ============================================================================
-:class:`RandomComponents`    as many NMF components as L2I keeps, chosen at random (L2I's soft mask)
-:class:`Saliency`            ``|d f_c / d X|`` (Captum), bins above ``threshold * max`` kept
-:class:`IntegratedGradients` Captum's IG from silence (``X = 0``), positive attributions above
-                             ``threshold * max`` kept
-:class:`SLIME`               LIME (or KernelSHAP) over a time x frequency grid of segments of ``X``,
-                             1000 samples as in audioLIME; segments above ``threshold * max`` kept
-:class:`IdealRatioMask`      for mixtures, the oracle ``|S_c| / sum_s |S_s|`` from the true sources
-                             (the upper bound; needs ``sources=``)
-===========================  ============================================================================
+* :class:`RandomComponents`: as many NMF components as L2I keeps, chosen at random (L2I's soft mask);
+* :class:`Saliency`: ``|d f_c / d X|`` (Captum), the bins above ``threshold * max`` kept;
+* :class:`IntegratedGradients`: Captum's IG from silence (``X = 0``), the positive attributions
+  above ``threshold * max`` kept;
+* :class:`SLIME`: LIME (or KernelSHAP) over a time x frequency grid of segments of ``X``, 1000
+  samples as in audioLIME; the segments above ``threshold * max`` kept;
+* :class:`IdealRatioMask`: for mixtures, the oracle ``|S_c| / sum_s |S_s|`` from the true sources
+  (the upper bound; needs ``sources=``).
 
 The gradient methods differentiate ``f`` through the inverse STFT: ``f(istft(expm1(X), phase))``.
 The classifier is read in evaluation mode with its parameters frozen and left as it was.
