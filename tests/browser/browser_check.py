@@ -141,3 +141,29 @@ def test_widgets_render_from_saved_state(server, browser):
     widget.screenshot(str(SHOTS / "explorer_widget.png"))
     browser.save_screenshot(str(SHOTS / "listening_to_interpretations.png"))
     assert (SHOTS / "explorer_widget.png").stat().st_size > 10_000
+
+
+NOTEBOOK_PAGES = [p for p in PAGES if (ROOT / p).with_suffix(".ipynb").is_file()]
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_every_chapter_launches_on_colab_and_binder(page):
+    html = (HTML / page).read_text()
+    notebook = Path(page).with_suffix(".ipynb").as_posix()
+    assert "https://colab.research.google.com/github/" in html and f"/{notebook}" in html
+    assert "https://mybinder.org/v2/gh/" in html
+
+
+def test_progress_bars_render_from_saved_state(server, browser):
+    from selenium.webdriver.common.by import By
+
+    page = "book/03_training_the_classifier.html"
+    open_page(browser, f"{server}/{page}")
+    deadline = time.time() + 20
+    while not browser.find_elements(By.CSS_SELECTOR, ".widget-hprogress") and time.time() < deadline:
+        time.sleep(0.2)
+    bars = browser.find_elements(By.CSS_SELECTOR, ".widget-hprogress")
+    assert bars, f"no progress bar rendered on {page}"
+    # tqdm's bar, from the state saved at execution (the chapters close their bars, which hides them)
+    label = browser.find_element(By.CSS_SELECTOR, ".widget-hbox").get_attribute("textContent")
+    assert "classifier" in label and "10/10" in label, label
