@@ -1,5 +1,3 @@
-import os
-
 import matplotlib
 import pytest
 import torch
@@ -14,8 +12,3 @@ def _isolated_cache(tmp_path, monkeypatch):
     torch.manual_seed(0)
     yield
 
-
-def fsdd_available() -> bool:
-    from l2i.datasets import _repo_shared
-
-    return (_repo_shared() / "data" / "fsdd" / "recordings").is_dir() or bool(os.environ.get("L2I_FSDD"))

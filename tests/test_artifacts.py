@@ -57,7 +57,7 @@ def test_evaluate_reports_every_metric_and_mixture_scores():
 
 def test_the_esc50_chapter_path_runs_on_a_fabricated_archive(tmp_path):
     """The functions the chapter "ESC-50 on a GPU" calls, on a tiny archive in the official layout."""
-    from test_datasets import fabricate_esc50
+    from fabricated import fabricate_esc50
 
     from l2i import baselines
     from l2i.datasets import ESC50, evaluation_sets

@@ -1,14 +1,11 @@
 import hashlib
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 from torch.utils.data import DataLoader
 
-from conftest import fsdd_available
+from fabricated import fabricate_esc50, fabricate_fsdd_release, fsdd_available, write_wav
 from l2i.audio import rms
 from l2i.datasets import ESC50, FSDD, AudioFolder, Mixtures, SyntheticScenes, cache_dir, collate, download
 
@@ -107,56 +104,6 @@ def test_fsdd_missing_data_says_how_to_get_it(tmp_path, monkeypatch):
         FSDD("train", root=tmp_path / "missing")
 
 
-def _write_wav(path: Path, seconds=0.25, rate=8000, seed=0):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, np.random.default_rng(seed).uniform(-0.3, 0.3, int(seconds * rate)), rate)
-
-
-def fabricate_fsdd_release(tmp_path: Path) -> Path:
-    root = tmp_path / "release"
-    for digit in range(10):
-        for speaker in ("ann", "bob"):
-            for take in range(3):
-                _write_wav(root / "free-spoken-digit-dataset-1.0.10" / "recordings" / f"{digit}_{speaker}_{take}.wav", seed=digit)
-    archive = tmp_path / "fsdd.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for f in root.rglob("*.wav"):
-            zf.write(f, f.relative_to(root))
-    return archive
-
-
-def test_fsdd_download_path(tmp_path, monkeypatch):
-    archive = fabricate_fsdd_release(tmp_path)
-    monkeypatch.setattr("l2i.datasets.FSDD_URL", archive.as_uri())
-    monkeypatch.setattr("l2i.datasets._repo_shared", lambda: tmp_path / "none")
-    monkeypatch.delenv("L2I_FSDD", raising=False)
-    ds = FSDD("test", test_speakers=("bob",), download=True)
-    assert len(ds) == 30 and set(ds.speakers) == {"bob"}
-    assert ds.root == cache_dir() / "fsdd" / "recordings"
-    assert len(FSDD("train", test_speakers=("bob",), val_per_digit=1)) == 20
-
-
-def fabricate_esc50(tmp_path: Path, missing: bool = False) -> Path:
-    """A small archive in the official layout: ESC-50-master/meta/esc50.csv + audio/*.wav."""
-    top = tmp_path / "src" / "ESC-50-master"
-    rows = ["filename,fold,target,category,esc10,src_file,take"]
-    categories = {0: "dog", 1: "rooster", 10: "rain"}
-    for fold in range(1, 6):
-        for target, name in categories.items():
-            fname = f"{fold}-{100 + target}-A-{target}.wav"
-            rows.append(f"{fname},{fold},{target},{name},{target != 1},{100 + target},A")
-            if not (missing and fold == 3):
-                _write_wav(top / "audio" / fname, seconds=0.5, rate=44100, seed=fold * 7 + target)
-    (top / "meta").mkdir(parents=True)
-    (top / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
-    archive = tmp_path / ("broken.zip" if missing else "ESC-50-master.zip")
-    with zipfile.ZipFile(archive, "w") as zf:
-        for f in top.parent.rglob("*"):
-            if f.is_file():
-                zf.write(f, f.relative_to(top.parent))
-    return archive
-
-
 def test_esc50_downloads_checks_and_splits_by_fold(tmp_path):
     archive = fabricate_esc50(tmp_path)
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
@@ -197,7 +144,7 @@ def test_download_failure_is_clear_and_leaves_nothing(tmp_path):
 def test_audio_folder(tmp_path):
     for name in ("cat", "dog"):
         for i in range(3):
-            _write_wav(tmp_path / "clips" / name / f"{i}.wav", seconds=0.2 + 0.1 * i, rate=16000, seed=i)
+            write_wav(tmp_path / "clips" / name / f"{i}.wav", seconds=0.2 + 0.1 * i, rate=16000, seed=i)
     (tmp_path / "clips" / "notes").mkdir()
     (tmp_path / "clips" / "notes" / "readme.txt").write_text("not audio")
     ds = AudioFolder(tmp_path / "clips", sample_rate=8000, duration=0.3)
@@ -206,7 +153,7 @@ def test_audio_folder(tmp_path):
     assert [ds[i].label for i in range(6)] == [0, 0, 0, 1, 1, 1]
     native = AudioFolder(tmp_path / "clips")
     assert native.sample_rate == 16000 and native[1].waveform.shape == (4800,)
-    _write_wav(tmp_path / "clips" / "cat" / "odd.wav", rate=22050)
+    write_wav(tmp_path / "clips" / "cat" / "odd.wav", rate=22050)
     with pytest.raises(ValueError, match="mixes sample rates"):
         AudioFolder(tmp_path / "clips")
     (tmp_path / "empty").mkdir()
