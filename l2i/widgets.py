@@ -50,7 +50,11 @@ def players(clips: Mapping[str, object], sample_rate: int, columns: int = 4) -> 
             f'<div style="padding:4px 8px"><div style="font:12px sans-serif">{html.escape(name)}</div>{audio}</div>'
         )
     note = f'<div style="font:11px sans-serif">all clips scaled by {gain:.2f} to fit [-1, 1]</div>' if gain != 1 else ""
-    grid = f'<div style="display:grid;grid-template-columns:repeat({columns}, auto);justify-content:start">'
+    # At most `columns` per row, fewer where the page or the output area is narrower (no side scroll).
+    grid = (
+        '<div style="display:grid;justify-content:start;'
+        f'grid-template-columns:repeat(auto-fill, minmax(max(240px, calc(100% / {columns} - 16px)), 1fr))">'
+    )
     return HTML(grid + "".join(cells) + "</div>" + note)
 
 
