@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .audio import Spectrogram, check_waveform
 from .explanation import Explanation, explanation_from_mask, select, soft_mask
-from .models import check_logits, frozen
+from .models import check_logits, frozen, resolve_targets
 
 __all__ = ["RandomComponents", "Saliency", "IntegratedGradients", "SLIME", "IdealRatioMask", "methods"]
 
@@ -103,29 +103,13 @@ class _SpectrogramMethod:
         spectrogram = self.spectrogram.to(x.device)
         X, phase = spectrogram.analyze(x)
         logits = self.classify(x)
-        return x, X, phase, logits, _targets(target, logits)
+        return x, X, phase, logits, resolve_targets(target, logits)
 
     def _finish(self, x, X, phase, logits, mask, target, threshold, **units) -> Explanation:
         return explanation_from_mask(
             x, X, phase, logits, mask, target, self.spectrogram.to(x.device), threshold, self.classes,
             method=self.name, **units,
         )
-
-
-def _targets(target, logits: Tensor) -> Tensor:
-    """Per-item targets: the classifier's decision by default; a clear error outside the classes."""
-    batch, n_classes = logits.shape
-    if target is None:
-        return logits.argmax(dim=1)
-    t = torch.as_tensor(target, device=logits.device).long().flatten()
-    if t.numel() == 1:
-        t = t.expand(batch)
-    if t.numel() != batch:
-        raise ValueError(f"target has {t.numel()} entries for a batch of {batch}")
-    bad = t[(t < 0) | (t >= n_classes)]
-    if bad.numel():
-        raise ValueError(f"target {int(bad[0])} is outside the classifier's {n_classes} classes (0 to {n_classes - 1})")
-    return t
 
 
 def _threshold_map(attribution: Tensor, threshold: float) -> Tensor:

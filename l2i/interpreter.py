@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from .audio import Spectrogram, check_waveform
 from .datasets import collate
 from .explanation import Explanation, build_explanation, soft_mask
-from .models import check_logits, frozen
+from .models import check_logits, frozen, resolve_targets
 from .nmf import NMF
 from .persistence import save_torch
 
@@ -326,27 +326,11 @@ class Interpreter(nn.Module):
             out = self.theta(H)
         finally:
             self.train(was_training)
-        target = self._targets(target, logits)
+        target = resolve_targets(target, logits)
         return build_explanation(
             x, X, phase, H, logits, out, self.relevance(H, target), target,
             self.W, self.spectrogram, threshold, top_k, self.classes,
         )
-
-    def _targets(self, target, logits: Tensor) -> Tensor:
-        batch = logits.shape[0]
-        if target is None:
-            return logits.argmax(dim=1)
-        t = torch.as_tensor(target, device=logits.device).long().flatten()
-        if t.numel() == 1:
-            t = t.expand(batch)
-        if t.numel() != batch:
-            raise ValueError(f"target has {t.numel()} entries for a batch of {batch}")
-        bad = t[(t < 0) | (t >= self.n_classes)]
-        if bad.numel():
-            raise ValueError(
-                f"target {int(bad[0])} is outside the classifier's {self.n_classes} classes (0 to {self.n_classes - 1})"
-            )
-        return t
 
     # ------------------------------------------------------------------ training
     def fit(

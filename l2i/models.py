@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .audio import check_waveform, fit_length, resample, rms
 from .datasets import collate
 
-__all__ = ["MelCNN", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits"]
+__all__ = ["MelCNN", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets"]
 
 
 class _Block(nn.Sequential):
@@ -259,3 +259,21 @@ def check_logits(logits, batch: int) -> None:
             "the classifier seems to return probabilities (rows in [0, 1] summing to 1): L2I needs the "
             "logits; remove the final softmax"
         )
+
+
+def resolve_targets(target, logits: Tensor) -> Tensor:
+    """The class to explain per item, ``(batch,)``: the classifier's decision ``argmax`` of
+    ``logits`` (batch, classes) by default, else ``target`` (an int for all, or one per item); a
+    clear error for a wrong count or a class outside the classifier's."""
+    batch, n_classes = logits.shape
+    if target is None:
+        return logits.argmax(dim=1)
+    t = torch.as_tensor(target, device=logits.device).long().flatten()
+    if t.numel() == 1:
+        t = t.expand(batch)
+    if t.numel() != batch:
+        raise ValueError(f"target has {t.numel()} entries for a batch of {batch}")
+    bad = t[(t < 0) | (t >= n_classes)]
+    if bad.numel():
+        raise ValueError(f"target {int(bad[0])} is outside the classifier's {n_classes} classes (0 to {n_classes - 1})")
+    return t
