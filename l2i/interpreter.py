@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,6 +348,7 @@ class Interpreter(nn.Module):
         lam_spa: float = 0.4,
         lam_in: float = 0.0,
         threshold: float = 0.2,
+        augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
         seed: int = 0,
         progress: bool = True,
     ) -> InterpreterHistory:
@@ -362,6 +364,12 @@ class Interpreter(nn.Module):
         interpretation (components weighted by a sigmoid of their normalised relevance around
         ``threshold``), turned back into audio and passed through ``f``, should keep ``f``'s
         decision (cross-entropy to ``argmax f(x)``).
+
+        ``augment``, a function ``(waveforms (batch, samples), generator) -> waveforms`` such as
+        :func:`l2i.models.perturb`, perturbs each training batch before anything reads it. The
+        targets are ``f``'s decisions on the perturbed clips, so the interpreter learns to mimic
+        ``f`` over the wider range of inputs ``f`` was trained on (other speakers, levels, noise),
+        not only over the training clips; validation clips are never perturbed.
 
         Training runs on the classifier's device (move the classifier to the GPU first, then build
         the interpreter). Book: chapter "Training the interpreter".
@@ -382,8 +390,9 @@ class Interpreter(nn.Module):
                 sums = torch.zeros(5)
                 count = 0
                 for batch in loader:
-                    x = batch.waveforms.to(device)
                     self._check_rate(batch.sample_rate)
+                    x = batch.waveforms if augment is None else augment(batch.waveforms, generator)
+                    x = x.to(device)
                     X, phase = self.spectrogram.analyze(x)
                     H, logits, _ = self.activations(x, X)
                     out = self.theta(H)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .audio import check_waveform, fit_length, resample, rms
 from .datasets import collate
 
-__all__ = ["MelCNN", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets"]
+__all__ = ["MelCNN", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets", "perturb"]
 
 
 class _Block(nn.Sequential):
@@ -126,10 +126,16 @@ class TrainingHistory:
         return self.val_accuracy[self.best_epoch] if self.best_epoch >= 0 else float("nan")
 
 
-def _augment(waveforms: Tensor, generator: torch.Generator) -> Tensor:
-    """Cheap robustness for small data, per clip: speed change (0.75-1.3, which moves pitch and
+def perturb(waveforms: Tensor, generator: torch.Generator) -> Tensor:
+    """Perturbed copies of ``waveforms`` ``(batch, samples)``, the same shape.
+
+    Cheap robustness for small data, per clip: speed change (0.75-1.3, which moves pitch and
     formants like another voice), circular time shift (up to 10%), gain (+-6 dB) and white noise
-    20 to 50 dB below the clip."""
+    20 to 50 dB below the clip. Used by :func:`train_classifier` and, to mimic the classifier over
+    the same range of inputs, by :meth:`l2i.Interpreter.fit` (``augment=perturb``).
+
+    Book: chapter "Training the classifier".
+    """
     batch, n = waveforms.shape
     r = torch.rand(batch, 4, generator=generator)
     out = []
@@ -184,7 +190,7 @@ def train_classifier(
             for batch in loader:
                 x = batch.waveforms
                 if augment:
-                    x = _augment(x, generator)
+                    x = perturb(x, generator)
                 x, y = x.to(device), batch.labels.to(device)
                 loss = F.cross_entropy(model(x), y)
                 optimizer.zero_grad(set_to_none=True)

@@ -167,3 +167,25 @@ def test_training_reaches_the_classifier_decisions(parts, trained):
     assert interp.history.best_val_fidelity >= 0.5 > 1 / 8
     assert interp.history.reconstruction[-1] < interp.history.reconstruction[0]
     assert interp.fidelity(train) >= before
+
+
+def test_augment_perturbs_training_batches_only(parts):
+    train, val, nmf, f = parts
+    seen = []
+
+    def reverse(waveforms, generator):
+        seen.append(waveforms.clone())
+        return waveforms.flip(-1)  # time-reversed: another spectrogram, other hidden activations
+
+    torch.manual_seed(0)
+    plain = make(f, nmf)
+    torch.manual_seed(0)
+    perturbed = make(f, nmf)
+    plain.fit(train, val, epochs=1, batch_size=8, progress=False)
+    perturbed.fit(train, val, epochs=1, batch_size=8, augment=reverse, progress=False)
+    # every training clip went through it once, in batches of 8, and no validation clip did
+    assert [len(b) for b in seen] == [8, 8, 8]
+    clips = {tuple(train[i].waveform[:50].tolist()) for i in range(len(train))}
+    assert {tuple(w[:50].tolist()) for b in seen for w in b} == clips
+    trained_on = dict(perturbed.named_parameters())
+    assert any(not torch.equal(p, trained_on[n]) for n, p in plain.named_parameters())
