@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .audio import check_waveform, fit_length, resample, rms
 from .datasets import collate
 
-__all__ = ["MelCNN", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets", "perturb"]
+__all__ = ["MelCNN", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets", "perturb", "mix_pairs"]
 
 
 class _Block(nn.Sequential):
@@ -148,6 +148,44 @@ def perturb(waveforms: Tensor, generator: torch.Generator) -> Tensor:
     noise_db = 20 + 30 * r[:, 3:4]
     noise = torch.randn(out.shape, generator=generator) * rms(out).unsqueeze(1) * 10 ** (-noise_db / 20)
     return ((out + noise) * gain).clamp(-1, 1)
+
+
+def mix_pairs(
+    waveforms: Tensor, generator: torch.Generator, p: float = 0.5, snr_db: tuple[float, float] = (-5.0, 5.0)
+) -> Tensor:
+    """Copies of ``waveforms`` ``(batch, samples)`` in which a share ``p`` of the clips has another
+    clip of the same batch added, the same shape.
+
+    Each chosen clip gets a partner (never itself) at an SNR drawn uniformly from ``snr_db`` (the
+    chosen clip's power over the partner's), and the sum is scaled down to peak at 0.9 if it goes
+    above; a silent partner adds nothing. With ``functools.partial(mix_pairs, p=...)`` as
+    :meth:`l2i.Interpreter.fit`'s ``augment``, the interpreter learns on mixtures what ``f``
+    decides on them, so it has seen, while training, the kind of input it is later asked to
+    take apart.
+
+    Book: chapter "Training the interpreter".
+    """
+    check_waveform(waveforms, "waveforms")
+    if waveforms.ndim != 2:
+        raise ValueError(f"waveforms must be (batch, samples), got shape {tuple(waveforms.shape)}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p is the share of clips to mix, between 0 and 1; got {p}")
+    low, high = snr_db
+    if low > high:
+        raise ValueError(f"snr_db is a (low, high) range in dB; got {snr_db}")
+    batch = waveforms.shape[0]
+    if batch < 2 or p == 0.0:
+        return waveforms.clone()
+    # A rotation of the batch by 1 to batch-1 places: every clip's partner is another clip.
+    shift = 1 + int(torch.randint(batch - 1, (1,), generator=generator))
+    partner = torch.roll(waveforms, shift, dims=0)
+    chosen = (torch.rand(batch, generator=generator) < p).to(waveforms.dtype)
+    snr = low + (high - low) * torch.rand(batch, generator=generator).to(waveforms.dtype)
+    power = rms(partner)
+    gain = torch.where(power > 0, rms(waveforms) / power.clamp_min(1e-12) * 10 ** (-snr / 20), torch.zeros_like(power))
+    out = waveforms + (chosen * gain).unsqueeze(1) * partner
+    peak = out.abs().amax(dim=1, keepdim=True)
+    return torch.where(peak > 0.9, out * 0.9 / peak.clamp_min(1e-12), out)
 
 
 def train_classifier(
