@@ -4,6 +4,7 @@ import torch
 from l2i import artifacts
 from l2i.datasets import Mixtures, cache_dir
 from l2i.metrics import evaluate
+from l2i.models import mix_pairs, perturb
 
 TINY = artifacts.Recipe(
     "scenes", n_per_class=2, n_components=8, nmf_iter=5, classifier_width=4, classifier_epochs=1,
@@ -95,7 +96,5 @@ def test_recipe_mixing_share_is_checked_and_builds_the_augmentation():
     assert mixed.shape == x.shape and not torch.allclose(mixed, x)
     # Perturbation first, then mixing: the same draws as the two steps one after the other.
     both = artifacts._interpreter_augment(TINY.with_(interpreter_mix=1.0, interpreter_augment=True))
-    from l2i.models import mix_pairs, perturb
-
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     torch.testing.assert_close(both(x, g1), mix_pairs(perturb(x, g2), g2, p=1.0))
