@@ -26,6 +26,7 @@ from .persistence import atomic_path
 __all__ = [
     "Spectrogram",
     "check_waveform",
+    "as_batch",
     "load",
     "save",
     "resample",
@@ -188,23 +189,34 @@ def rms(waveform: Tensor) -> Tensor:
     return waveform.pow(2).mean(dim=-1).sqrt()
 
 
-def scale_to_snr(signal: Tensor, other: Tensor, snr_db: float | Tensor) -> Tensor:
+def as_batch(waveform: Tensor, name: str = "waveform") -> Tensor:
+    """Checked ``waveform`` as ``(batch, samples)``: a ``(samples,)`` clip becomes a batch of one."""
+    check_waveform(waveform, name)
+    return waveform.unsqueeze(0) if waveform.ndim == 1 else waveform
+
+
+def scale_to_snr(signal: Tensor, other: Tensor, snr_db: float | Tensor, silent: str = "raise") -> Tensor:
     """Scale ``other`` so that ``10 log10(P_signal / P_other) = snr_db``.
 
     Shapes ``(samples,)`` or ``(batch, samples)``; ``snr_db`` is a float or a ``(batch,)`` tensor.
+    A silent ``other`` has no SNR: ``silent="raise"`` (default) says so, ``silent="zero"`` returns
+    zeros for it, for callers such as :func:`l2i.models.mix_pairs` that must not stop mid-batch.
     """
     check_waveform(signal, "signal")
     check_waveform(other, "other")
+    if silent not in ("raise", "zero"):
+        raise ValueError(f"silent must be 'raise' or 'zero', got {silent!r}")
     if signal.shape[-1] != other.shape[-1]:
         raise ValueError(
             f"signal has {signal.shape[-1]} samples and other {other.shape[-1]}: "
             "bring them to one length first (l2i.audio.fit_length)"
         )
     p_other = rms(other)
-    if bool((p_other == 0).any()):
-        raise ValueError("other is silent (all zeros): it cannot be scaled to an SNR")
+    if silent == "raise" and bool((p_other == 0).any()):
+        raise ValueError("other is silent (all zeros): it cannot be scaled to an SNR; pass silent='zero' to add nothing instead")
     snr = torch.as_tensor(snr_db, dtype=signal.dtype, device=signal.device)
-    gain = rms(signal) / (p_other * torch.pow(10.0, snr / 20))
+    gain = rms(signal) / (p_other.clamp_min(1e-12) * torch.pow(10.0, snr / 20))
+    gain = torch.where(p_other > 0, gain, torch.zeros_like(gain))
     return other * gain.unsqueeze(-1)
 
 

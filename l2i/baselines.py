@@ -24,23 +24,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .audio import Spectrogram, check_waveform
-from .explanation import Explanation, explanation_from_mask, select, soft_mask
+from .audio import Spectrogram, as_batch
+from .explanation import Explanation, check_threshold, explanation_from_mask, select, soft_mask
 from .models import check_logits, frozen, resolve_targets
 
 __all__ = ["RandomComponents", "Saliency", "IntegratedGradients", "SLIME", "IdealRatioMask", "methods"]
 
 _EPS = 1e-8
-
-
-def _batch(waveform: Tensor) -> Tensor:
-    check_waveform(waveform)
-    return waveform.unsqueeze(0) if waveform.ndim == 1 else waveform
-
-
-def _check_threshold(threshold: float) -> None:
-    if not 0 <= threshold < 1:
-        raise ValueError(f"threshold must be in [0, 1), got {threshold}")
 
 
 class _SpectrogramMethod:
@@ -80,7 +70,7 @@ class _SpectrogramMethod:
     @torch.no_grad()
     def classify(self, waveform: Tensor) -> Tensor:
         """``f``'s logits ``(batch, classes)``, the classifier in evaluation mode."""
-        x = _batch(waveform).to(self.device)
+        x = as_batch(waveform).to(self.device)
         with frozen(self.classifier):
             logits = self.classifier(x)
         check_logits(logits, x.shape[0])
@@ -93,8 +83,8 @@ class _SpectrogramMethod:
         return self.classifier(self.spectrogram.synthesize(X, phase, length=length))
 
     def _prepare(self, waveform: Tensor, target, threshold: float):
-        _check_threshold(threshold)
-        x = _batch(waveform).to(self.device)
+        check_threshold(threshold)
+        x = as_batch(waveform).to(self.device)
         if x.shape[-1] < self.spectrogram.n_fft:
             raise ValueError(
                 f"the clip has {x.shape[-1]} samples, shorter than one STFT frame ({self.spectrogram.n_fft}): "

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from .audio import Spectrogram
 
-__all__ = ["Explanation", "build_explanation", "explanation_from_mask", "select", "soft_mask"]
+__all__ = ["Explanation", "build_explanation", "check_threshold", "explanation_from_mask", "select", "soft_mask"]
 
 _EPS = 1e-8
 
@@ -202,6 +202,12 @@ def build_explanation(
         waveform, X, phase, logits, mask, target, spectrogram, threshold, classes,
         relevance=rel, selected=selected, H=H, W=W, interpreter_logits=interpreter_logits, method=method,
     )
+
+
+def check_threshold(threshold: float) -> None:
+    """Raise unless ``threshold`` (on relevances normalised to a maximum of 1) is in [0, 1)."""
+    if not 0 <= threshold < 1:
+        raise ValueError(f"threshold must be in [0, 1), got {threshold}")
 
 
 def select(relevance: Tensor, threshold: float, top_k: int | None = None) -> tuple[Tensor, Tensor]:

@@ -22,9 +22,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .audio import Spectrogram, check_waveform
+from .audio import Spectrogram, as_batch
 from .datasets import collate
-from .explanation import Explanation, build_explanation, soft_mask
+from .explanation import Explanation, build_explanation, check_threshold, soft_mask
 from .models import check_logits, frozen, resolve_targets
 from .nmf import NMF
 from .persistence import save_torch
@@ -225,7 +225,7 @@ class Interpreter(nn.Module):
 
     def classify(self, waveform: Tensor, hidden: bool = False):
         """The classifier's logits ``(batch, classes)`` (and hidden activations if ``hidden``)."""
-        waveform = _as_batch(waveform).to(self.device)
+        waveform = as_batch(waveform).to(self.device)
         with self._reading() as captured:
             logits = self.classifier(waveform)
             check_logits(logits, waveform.shape[0])
@@ -261,7 +261,7 @@ class Interpreter(nn.Module):
 
     def forward(self, waveform: Tensor) -> Tensor:
         """Theta(Psi(hidden(x))): the interpreter's logits ``(batch, classes)``."""
-        waveform = _as_batch(waveform)
+        waveform = as_batch(waveform)
         H, _, _ = self.activations(waveform)
         return self.theta(H)
 
@@ -305,13 +305,12 @@ class Interpreter(nn.Module):
         Explanation
             Batched; see :mod:`l2i.explanation`. Book: chapter "Listening to interpretations".
         """
-        if not 0 <= threshold < 1:
-            raise ValueError(f"threshold must be in [0, 1), got {threshold}")
+        check_threshold(threshold)
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         if sample_rate is not None:
             self._check_rate(sample_rate)
-        x = _as_batch(waveform)
+        x = as_batch(waveform)
         if x.shape[-1] < self.spectrogram.n_fft:
             raise ValueError(
                 f"the clip has {x.shape[-1]} samples, shorter than one STFT frame ({self.spectrogram.n_fft}): "
@@ -365,11 +364,12 @@ class Interpreter(nn.Module):
         ``threshold``), turned back into audio and passed through ``f``, should keep ``f``'s
         decision (cross-entropy to ``argmax f(x)``).
 
-        ``augment``, a function ``(waveforms (batch, samples), generator) -> waveforms`` such as
-        :func:`l2i.models.perturb`, perturbs each training batch before anything reads it. The
-        targets are ``f``'s decisions on the perturbed clips, so the interpreter learns to mimic
-        ``f`` over the wider range of inputs ``f`` was trained on (other speakers, levels, noise),
-        not only over the training clips; validation clips are never perturbed.
+        ``augment``, a function ``(waveforms (batch, samples), generator) -> waveforms``, changes
+        each training batch before anything reads it; the targets are ``f``'s decisions on the
+        changed clips, and validation clips are never changed. :func:`l2i.models.perturb` teaches
+        the interpreter to mimic ``f`` over the wider range of inputs ``f`` was trained on (other
+        speakers, levels, noise); ``functools.partial(l2i.models.mix_pairs, p=...)`` shows it
+        mixtures of two clips, the inputs it is later asked to take apart.
 
         Training runs on the classifier's device (move the classifier to the GPU first, then build
         the interpreter). Book: chapter "Training the interpreter".
@@ -539,11 +539,6 @@ class Interpreter(nn.Module):
         model.history = InterpreterHistory(**payload.get("history", {}))
         model.eval()
         return model
-
-
-def _as_batch(waveform: Tensor) -> Tensor:
-    check_waveform(waveform)
-    return waveform.unsqueeze(0) if waveform.ndim == 1 else waveform
 
 
 def _dictionary_matrix(dictionary) -> tuple[Tensor, dict | None]:

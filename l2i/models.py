@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .audio import check_waveform, fit_length, resample, rms
+from .audio import check_waveform, fit_length, resample, rms, scale_to_snr
 from .datasets import collate
 
 __all__ = ["MelCNN", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets", "perturb", "mix_pairs"]
@@ -181,9 +181,7 @@ def mix_pairs(
     partner = torch.roll(waveforms, shift, dims=0)
     chosen = (torch.rand(batch, generator=generator) < p).to(waveforms.dtype)
     snr = low + (high - low) * torch.rand(batch, generator=generator).to(waveforms.dtype)
-    power = rms(partner)
-    gain = torch.where(power > 0, rms(waveforms) / power.clamp_min(1e-12) * 10 ** (-snr / 20), torch.zeros_like(power))
-    out = waveforms + (chosen * gain).unsqueeze(1) * partner
+    out = waveforms + chosen.unsqueeze(1) * scale_to_snr(waveforms, partner, snr, silent="zero")
     peak = out.abs().amax(dim=1, keepdim=True)
     return torch.where(peak > 0.9, out * 0.9 / peak.clamp_min(1e-12), out)
 

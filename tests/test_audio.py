@@ -79,6 +79,17 @@ def test_scale_to_snr_rejects_silence_and_length_mismatch():
         scale_to_snr(torch.randn(100), torch.zeros(100), 0)
     with pytest.raises(ValueError, match="one length"):
         scale_to_snr(torch.randn(100), torch.randn(90), 0)
+    with pytest.raises(ValueError, match="'raise' or 'zero'"):
+        scale_to_snr(torch.randn(100), torch.randn(100), 0, silent="skip")
+
+
+def test_scale_to_snr_can_give_a_silent_other_zero_gain():
+    signal, other = torch.randn(3, 800), torch.randn(3, 800)
+    other[1] = 0.0
+    scaled = scale_to_snr(signal, other, torch.tensor([0.0, 0.0, 6.0]), silent="zero")
+    assert torch.isfinite(scaled).all() and (scaled[1] == 0).all()
+    torch.testing.assert_close(rms(scaled[0]), rms(signal[0]))
+    torch.testing.assert_close(20 * torch.log10(rms(signal[2]) / rms(scaled[2])), torch.tensor(6.0), atol=1e-4, rtol=0)
 
 
 def test_fit_length_pads_and_crops():
