@@ -21,6 +21,8 @@ The classifier is read in evaluation mode with its parameters frozen and left as
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import Tensor, nn
 
@@ -328,16 +330,24 @@ class IdealRatioMask(_SpectrogramMethod):
         return self._finish(x, X, phase, logits, mask, target, threshold)
 
 
-def methods(interpreter, input_fidelity=None, slime_samples: int = 1000, seed: int = 0) -> dict:
+def methods(
+    interpreter, input_fidelity=None, slime_samples: int = 1000, seed: int = 0, magnitude: bool = True
+) -> dict:
     """``{name: explain}`` for the comparison of the book and the benchmark, on one classifier.
 
     Book: chapter "Evaluating interpretations". ``interpreter`` is L2I; ``input_fidelity`` an
-    optional second interpreter trained with the input-fidelity term. Every baseline reads the
-    interpreter's classifier and spectrogram.
+    optional second interpreter trained with the input-fidelity term. ``magnitude`` adds each
+    interpreter again with its mask applied to the linear magnitude (``domain="magnitude"``, see
+    :mod:`l2i.explanation`), named "..., magnitude mask". Every baseline reads the interpreter's
+    classifier and spectrogram.
     """
-    out = {"L2I": interpreter.explain}
+    interpreters = {"L2I": interpreter}
     if input_fidelity is not None:
-        out["L2I + input fidelity"] = input_fidelity.explain
+        interpreters["L2I + input fidelity"] = input_fidelity
+    out = {name: interp.explain for name, interp in interpreters.items()}
+    if magnitude:
+        out.update({f"{name}, magnitude mask": partial(interp.explain, domain="magnitude")
+                    for name, interp in interpreters.items()})
     out.update({
         "Random components": RandomComponents(interpreter, seed=seed).explain,
         "Saliency": Saliency.from_interpreter(interpreter).explain,

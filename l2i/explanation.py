@@ -9,6 +9,13 @@ by default):
 3. the soft mask ``M = (W_L H_L) / (W H + eps)`` and the interpretation spectrogram ``M * X``;
 4. the interpretation audio: ``expm1(M * X)`` with the input's phase, inverse STFT.
 
+Beyond the original, ``domain="magnitude"`` applies the same mask to the linear magnitude instead
+(``M |S|``, as a ratio mask is used in source separation; ``log1p(M |S|)`` is then the
+interpretation spectrogram). In the log1p domain a share ``M`` of a bin keeps ``(1 + |S|)^M - 1``:
+a bin half explained by the kept components is played 20 dB down when ``|S|`` is 100, so the
+interpretation of a source that shares its bins with another comes out quieter and thinner than the
+source. Binary masks are the same in both domains. Chapter "Evaluating interpretations" measures both.
+
 The residual is the input minus the interpretation audio (the linear-magnitude complement with the
 same phase), so ``interpretation + residual == input``.
 
@@ -26,9 +33,13 @@ from torch import Tensor
 
 from .audio import Spectrogram
 
-__all__ = ["Explanation", "build_explanation", "check_threshold", "explanation_from_mask", "select", "soft_mask"]
+__all__ = [
+    "MASK_DOMAINS", "Explanation", "apply_mask", "build_explanation", "check_domain", "check_threshold",
+    "explanation_from_mask", "select", "soft_mask",
+]
 
 _EPS = 1e-8
+MASK_DOMAINS = ("log1p", "magnitude")
 
 
 def soft_mask(W: Tensor, H: Tensor, weights: Tensor) -> Tensor:
@@ -38,6 +49,24 @@ def soft_mask(W: Tensor, H: Tensor, weights: Tensor) -> Tensor:
     selected components); returns (..., freq, frames) in [0, 1].
     """
     return (W @ (weights.unsqueeze(-1) * H)) / (W @ H + _EPS)
+
+
+def check_domain(domain: str) -> None:
+    """Raise unless ``domain`` is one of :data:`MASK_DOMAINS`."""
+    if domain not in MASK_DOMAINS:
+        raise ValueError(f"domain must be one of {MASK_DOMAINS} (where the mask is applied), got {domain!r}")
+
+
+def apply_mask(X: Tensor, mask: Tensor, domain: str = "log1p") -> Tensor:
+    """The interpretation spectrogram (log1p magnitude) of a mask in [0, 1] on ``X``.
+
+    ``"log1p"``: ``mask * X``, the method's step 3. ``"magnitude"``: ``log1p(mask * expm1(X))``, the
+    mask on the linear magnitude ``|S| = expm1(X)``. Shapes: ``X`` and ``mask`` (..., freq, frames).
+    """
+    check_domain(domain)
+    if domain == "log1p":
+        return mask * X
+    return torch.log1p(mask * torch.expm1(X))
 
 
 @dataclass
@@ -58,7 +87,8 @@ class Explanation:
     H : (B, K, frames)  activations; None for methods without a dictionary
     X, phase : (B, freq, frames)  input log1p magnitude and phase
     mask : (B, freq, frames)  soft mask in [0, 1]
-    spectrogram : (B, freq, frames)  interpretation, ``mask * X``
+    spectrogram : (B, freq, frames)  interpretation, ``apply_mask(X, mask, domain)`` (``mask * X``
+        by default)
     audio : (B, samples)  the interpretation, listenable
     residual : (B, samples)  input minus interpretation
     silent : (B,)  bool, True where there was nothing to explain (silent input or no positive
@@ -68,6 +98,7 @@ class Explanation:
     classes : tuple of str, optional  class names
     method : str  who made it ("L2I", or a baseline's name)
     unit : str  what ``relevance`` scores ("component", "segment")
+    domain : str  where the mask was applied: "log1p" (the method) or "magnitude"
     """
 
     waveform: Tensor
@@ -92,6 +123,7 @@ class Explanation:
     classes: tuple[str, ...] | None = None
     method: str = "L2I"
     unit: str = "component"
+    domain: str = "log1p"
 
     def __len__(self) -> int:
         return self.waveform.shape[0]
@@ -102,7 +134,8 @@ class Explanation:
         return (
             f"Explanation(method={self.method!r}, batch={len(self)}, targets=[{targets}{more}], "
             f"threshold={self.threshold:g}, {self.unit}s kept={self.selected.sum(1).tolist()[:4]}{more}, "
-            f"sample_rate={self.sample_rate})"
+            + (f"domain={self.domain!r}, " if self.domain != "log1p" else "")
+            + f"sample_rate={self.sample_rate})"
         )
 
     def __getitem__(self, index: int) -> Explanation:
@@ -122,7 +155,8 @@ class Explanation:
         return sel[self.relevance[index, sel].argsort(descending=True)].tolist()
 
     def component_audio(self, k: int, index: int = 0) -> Tensor:
-        """Audio of component ``k`` alone in item ``index``: mask ``W_k H_k / (W H)`` on the input."""
+        """Audio of component ``k`` alone in item ``index``: mask ``W_k H_k / (W H)`` on the input,
+        in the explanation's ``domain``."""
         if self.W is None or self.H is None:
             raise ValueError(f"{self.method} explanations have no NMF components to play one by one")
         if not 0 <= k < self.W.shape[1]:
@@ -131,7 +165,8 @@ class Explanation:
         weights[k] = 1.0
         mask = soft_mask(self.W, self.H[index], weights)
         spec = Spectrogram(**self.spectrogram_config)
-        return spec.synthesize(mask * self.X[index], self.phase[index], length=self.waveform.shape[-1])
+        interp = apply_mask(self.X[index], mask, self.domain)
+        return spec.synthesize(interp, self.phase[index], length=self.waveform.shape[-1])
 
     def plot(self, index: int = 0, n_components: int = 3):
         """Input, interpretation and relevances of item ``index`` (see :func:`l2i.plotting.plot_explanation`)."""
@@ -194,6 +229,7 @@ def build_explanation(
     top_k: int | None,
     classes: tuple[str, ...] | None,
     method: str = "L2I",
+    domain: str = "log1p",
 ) -> Explanation:
     """Steps 1-4 of the module docstring on a batch; used by :meth:`Interpreter.explain`."""
     rel, selected = select(relevance, threshold, top_k)
@@ -201,6 +237,7 @@ def build_explanation(
     return explanation_from_mask(
         waveform, X, phase, logits, mask, target, spectrogram, threshold, classes,
         relevance=rel, selected=selected, H=H, W=W, interpreter_logits=interpreter_logits, method=method,
+        domain=domain,
     )
 
 
@@ -240,14 +277,16 @@ def explanation_from_mask(
     interpreter_logits: Tensor | None = None,
     method: str = "L2I",
     unit: str = "component",
+    domain: str = "log1p",
 ) -> Explanation:
-    """An :class:`Explanation` from a mask in [0, 1] over the log1p spectrogram (step 4 onwards).
+    """An :class:`Explanation` from a mask in [0, 1] over the spectrogram (step 4 onwards).
 
     Shapes: ``waveform`` (B, samples); ``X``, ``phase``, ``mask`` (B, freq, frames); ``logits``
-    (B, classes); ``target`` (B,); ``relevance``/``selected`` (B, K), default K = 0. Items whose
-    input is silent or whose mask is empty are marked ``silent`` ("nothing to explain") and get
-    silent audio.
+    (B, classes); ``target`` (B,); ``relevance``/``selected`` (B, K), default K = 0. ``domain``:
+    where the mask is applied (:func:`apply_mask`). Items whose input is silent or whose mask is
+    empty are marked ``silent`` ("nothing to explain") and get silent audio.
     """
+    check_domain(domain)
     B = waveform.shape[0]
     if relevance is None:
         relevance = torch.zeros(B, 0, device=X.device)
@@ -261,7 +300,7 @@ def explanation_from_mask(
     # Units kept whose mask is empty (components inactive in this clip) also leave nothing to hear.
     silent = nothing | (mask.flatten(1).amax(dim=1) <= 0)
     mask = torch.where(silent.view(-1, 1, 1), torch.zeros_like(mask), mask)
-    interp = mask * X
+    interp = apply_mask(X, mask, domain)
     audio = spectrogram.synthesize(interp, phase, length=waveform.shape[-1])
     audio = torch.where(silent.unsqueeze(1), torch.zeros_like(audio), audio)
     cpu = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
@@ -288,4 +327,5 @@ def explanation_from_mask(
         classes=classes,
         method=method,
         unit=unit,
+        domain=domain,
     )

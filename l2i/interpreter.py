@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .audio import Spectrogram, as_batch
 from .datasets import collate
-from .explanation import Explanation, build_explanation, check_threshold, soft_mask
+from .explanation import Explanation, build_explanation, check_domain, check_threshold, soft_mask
 from .models import check_logits, frozen, resolve_targets
 from .nmf import NMF
 from .persistence import save_torch
@@ -284,6 +284,7 @@ class Interpreter(nn.Module):
         threshold: float = 0.2,
         top_k: int | None = None,
         sample_rate: int | None = None,
+        domain: str = "log1p",
     ) -> Explanation:
         """Listenable interpretations of the classifier's decisions on ``waveform``.
 
@@ -299,6 +300,9 @@ class Interpreter(nn.Module):
             Keep at most this many of them.
         sample_rate : int, optional
             The waveform's rate, checked against the interpreter's.
+        domain : {"log1p", "magnitude"}
+            Where the mask is applied: on the log1p spectrogram as in the original method, or on
+            the linear magnitude (see :mod:`l2i.explanation`).
 
         Returns
         -------
@@ -306,6 +310,7 @@ class Interpreter(nn.Module):
             Batched; see :mod:`l2i.explanation`. Book: chapter "Listening to interpretations".
         """
         check_threshold(threshold)
+        check_domain(domain)
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         if sample_rate is not None:
@@ -329,7 +334,7 @@ class Interpreter(nn.Module):
         target = resolve_targets(target, logits)
         return build_explanation(
             x, X, phase, H, logits, out, self.relevance(H, target), target,
-            self.W, self.spectrogram, threshold, top_k, self.classes,
+            self.W, self.spectrogram, threshold, top_k, self.classes, domain=domain,
         )
 
     # ------------------------------------------------------------------ training

@@ -6,6 +6,7 @@ from torch import nn
 
 from l2i.audio import Spectrogram
 from l2i.datasets import SyntheticScenes
+from l2i.explanation import apply_mask
 from l2i.interpreter import Interpreter, hidden_layers
 from l2i.models import MelCNN
 from l2i.nmf import NMF
@@ -125,6 +126,37 @@ def test_explanations_add_up_and_respect_the_threshold(parts, trained):
     assert one.component_audio(one.components()[0]).shape == (8000,)
     assert "target" in e.summary(0) and "<audio" in e._repr_html_()
     assert e[1].waveform.shape == (1, 8000)
+
+
+def test_apply_mask_in_both_domains_by_hand():
+    X = torch.log1p(torch.tensor([[100.0, 3.0], [0.0, 8.0]]))
+    mask = torch.tensor([[0.5, 1.0], [0.3, 0.0]])
+    # log1p domain: (1 + |S|)^M - 1 is kept; 100 at M = 0.5 keeps sqrt(101) - 1.
+    torch.testing.assert_close(torch.expm1(apply_mask(X, mask)), torch.tensor([[101**0.5 - 1, 3.0], [0.0, 0.0]]))
+    torch.testing.assert_close(torch.expm1(apply_mask(X, mask, "magnitude")), torch.tensor([[50.0, 3.0], [0.0, 0.0]]))
+    binary = (mask > 0.4).float()
+    torch.testing.assert_close(apply_mask(X, binary), apply_mask(X, binary, "magnitude"))
+    with pytest.raises(ValueError, match="domain must be one of"):
+        apply_mask(X, mask, "linear")
+
+
+def test_magnitude_domain_explanations(parts, trained):
+    train, _, nmf, f = parts
+    interp, _ = trained
+    x = torch.stack([train[i].waveform for i in range(4)])
+    log, mag = interp.explain(x), interp.explain(x, domain="magnitude")
+    assert torch.equal(log.mask, mag.mask) and torch.equal(log.selected, mag.selected)
+    assert (log.domain, mag.domain) == ("log1p", "magnitude") and "domain='magnitude'" in repr(mag)
+    torch.testing.assert_close(mag.spectrogram, torch.log1p(mag.mask * torch.expm1(mag.X)))
+    torch.testing.assert_close(mag.audio + mag.residual, x)
+    # A soft mask keeps more of each bin on the magnitude: the interpretation is louder.
+    assert (mag.spectrogram >= log.spectrogram - 1e-5).all()
+    assert float(mag.audio.pow(2).sum()) > float(log.audio.pow(2).sum())
+    k = mag.components()[0]
+    assert float(mag.component_audio(k).pow(2).sum()) >= float(log.component_audio(k).pow(2).sum())
+    assert mag[0].domain == "magnitude"
+    with pytest.raises(ValueError, match="domain must be one of"):
+        interp.explain(x, domain="linear")
 
 
 def test_bad_targets_and_silence(parts):
