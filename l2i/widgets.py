@@ -59,7 +59,8 @@ def players(clips: Mapping[str, object], sample_rate: int, columns: int = 4) -> 
 
 
 def explorer(interpreter, data, n_components: int = 3):
-    """Controls to choose a clip, the class to explain and the threshold, with players and a plot.
+    """Controls to choose a clip, the class to explain, the threshold and where the mask is applied
+    (``domain`` of :meth:`l2i.Interpreter.explain`), with players and a plot.
 
     Book: chapter "Listening to interpretations". Returns an ``ipywidgets.VBox``; the controls act
     when the notebook runs live (in the static book the first view is shown).
@@ -72,19 +73,25 @@ def explorer(interpreter, data, n_components: int = 3):
     clip = w.IntSlider(0, 0, len(data) - 1, description="clip")
     target = w.Dropdown(options=[("classifier's decision", -1)] + [(c, i) for i, c in enumerate(classes)], description="class")
     threshold = w.FloatSlider(0.2, min=0.0, max=0.9, step=0.05, description="threshold")
+    domain = w.Dropdown(options=[("log magnitude", "log1p"), ("magnitude", "magnitude")], description="mask on")
     out = w.Output()
 
     def show(_=None):
         example = data[clip.value]
-        e = interpreter.explain(example.waveform, target=None if target.value < 0 else target.value, threshold=threshold.value)
+        e = interpreter.explain(
+            example.waveform, target=None if target.value < 0 else target.value, threshold=threshold.value,
+            domain=domain.value,
+        )
         with out:
             out.clear_output(wait=True)
             print(e.summary(0))
             display(e.players(0, n_components))
             fig = e.plot(0)
-            plt.show(fig)
+            display(fig)
+            plt.close(fig)  # shown once, in the output area; not again by the inline backend
 
-    for control in (clip, target, threshold):
+    controls = (clip, target, threshold, domain)
+    for control in controls:
         control.observe(show, names="value")
     show()
-    return w.VBox([w.HBox([clip, target, threshold]), out])
+    return w.VBox([w.HBox(list(controls), layout=w.Layout(flex_flow="row wrap")), out])

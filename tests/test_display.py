@@ -50,3 +50,28 @@ def test_nmf_benchmark_prints_its_json():
     for key in ("l2i_s", "sklearn_s", "ratio_vs_sklearn", "l2i_loss", "sklearn_loss", "device"):
         assert key in result
     assert abs(result["l2i_loss"] - result["sklearn_loss"]) / result["sklearn_loss"] < 1e-3
+
+
+def test_explorer_controls_reach_explain():
+    from l2i.datasets import SyntheticScenes
+    from l2i.interpreter import Interpreter
+    from l2i.models import MelCNN
+    from l2i.nmf import NMF
+    from l2i.widgets import explorer
+
+    torch.manual_seed(0)
+    spec = Spectrogram(8000, 256)
+    data = SyntheticScenes("val", n_per_class=1)
+    nmf = NMF(6, n_iter=5, progress=False).fit(spec(data[0].waveform), spectrogram=spec.config())
+    interp = Interpreter(MelCNN(len(data.classes), width=4).eval(), ["block2"], nmf, classes=data.classes)
+    calls = []
+    explain = interp.explain
+    interp.explain = lambda *args, **kw: calls.append(kw) or explain(*args, **kw)
+    box = explorer(interp, data)
+    controls = box.children[0].children
+    assert [c.description for c in controls] == ["clip", "class", "threshold", "mask on"]
+    assert calls[-1] == {"target": None, "threshold": 0.2, "domain": "log1p"}
+    controls[3].value = "magnitude"
+    controls[1].value = 2
+    assert calls[-1] == {"target": 2, "threshold": 0.2, "domain": "magnitude"}
+    plt.close("all")
