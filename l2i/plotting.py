@@ -216,7 +216,8 @@ def plot_comparison(results: dict, metrics: tuple[str, ...] = ("FF", "Fid-In", "
     """
     settings = list(results)
     methods = list(dict.fromkeys(m for s in settings for m in results[s]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.4), constrained_layout=True, squeeze=False)
+    rows = -(-len(methods) // 5)  # legend rows
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.4 + 0.25 * rows), layout="constrained", squeeze=False)
     width = 0.8 / len(methods)
     colors = plt.get_cmap("tab10")
     for ax, metric in zip(axes[0], metrics):
@@ -226,7 +227,9 @@ def plot_comparison(results: dict, metrics: tuple[str, ...] = ("FF", "Fid-In", "
         ax.axhline(0, color="k", lw=0.6)
         ax.set_xticks(range(len(settings)), settings, rotation=20, ha="right", fontsize=8)
         ax.set_title(metric, fontsize=10)
-    axes[0][0].legend(fontsize=7, ncol=2)
+    # Below the panels, not over the bars.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(methods), 5), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
