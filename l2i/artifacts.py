@@ -23,6 +23,7 @@ import torch
 from . import __version__
 from .audio import Spectrogram
 from .datasets import ESC50, FSDD, SyntheticScenes, cache_dir
+from .explanation import check_domain
 from .interpreter import Interpreter
 from .models import MelCNN, TrainingHistory, mix_pairs, perturb, train_classifier
 from .nmf import NMF, FrameBlocks
@@ -48,8 +49,11 @@ class Recipe:
     n_components, nmf_iter, sparsity : NMF dictionary settings.
     classifier_width, classifier_epochs : the reference CNN.
     layers : names of the classifier layers the interpreter reads.
-    interpreter_epochs, interpreter_lr, lam_rec, lam_in : interpreter training (``lam_in`` > 0
-        adds the input-fidelity term).
+    interpreter_epochs, interpreter_lr, lam_rec, lam_in, lam_out : interpreter training (``lam_in``
+        > 0 adds the input-fidelity term, ``lam_out`` > 0 the output term; see
+        :meth:`l2i.Interpreter.fit`).
+    fidelity_domain : {"log1p", "magnitude"}
+        Where those terms apply the mask when they render the interpretation.
     interpreter_augment : bool
         Train the interpreter on clips perturbed as the classifier's were
         (:func:`l2i.models.perturb`), so it mimics the classifier on unseen speakers too.
@@ -79,6 +83,8 @@ class Recipe:
     # (relative reconstruction error 0.48 against 0.42 at 50, on the scenes, validation split).
     lam_rec: float = 50.0
     lam_in: float = 0.0
+    lam_out: float = 0.0
+    fidelity_domain: str = "log1p"
     interpreter_augment: bool = False
     interpreter_mix: float = 0.0
     seed: int = 0
@@ -88,6 +94,9 @@ class Recipe:
             raise ValueError(f"dataset must be 'scenes', 'fsdd' or 'esc50', got {self.dataset!r}")
         if self.dataset in ("scenes", "fsdd") and (self.sample_rate, self.duration) != (8000, 1.0):
             raise ValueError(f"the {self.dataset} recipes are 8 kHz, 1 s clips; got {self.sample_rate} Hz, {self.duration} s")
+        check_domain(self.fidelity_domain)
+        if self.lam_in < 0 or self.lam_out < 0:
+            raise ValueError(f"lam_in and lam_out are weights, 0 or more; got {self.lam_in} and {self.lam_out}")
         if not 0.0 <= self.interpreter_mix <= 1.0:
             raise ValueError(f"interpreter_mix is a share of the training clips, between 0 and 1; got {self.interpreter_mix}")
 
@@ -125,7 +134,7 @@ _STAGES = {
     "data": ("dataset", "n_per_class", "sample_rate", "duration"),
     "dictionary": ("n_fft", "hop_length", "n_components", "nmf_iter", "sparsity", "seed"),
     "classifier": ("classifier_width", "classifier_epochs", "seed"),
-    "interpreter": ("layers", "interpreter_epochs", "interpreter_lr", "lam_rec", "lam_in", "interpreter_augment", "interpreter_mix", "seed"),
+    "interpreter": ("layers", "interpreter_epochs", "interpreter_lr", "lam_rec", "lam_in", "lam_out", "fidelity_domain", "interpreter_augment", "interpreter_mix", "seed"),
 }
 _DEPENDS = {"dictionary": ("data",), "classifier": ("data",), "interpreter": ("data", "dictionary", "classifier")}
 
@@ -243,7 +252,8 @@ def interpreter(recipe: Recipe, model: MelCNN | None = None, progress: bool = Tr
     interp = Interpreter(model, list(recipe.layers), nmf, classes=tuple(data["train"].classes))
     interp.fit(
         data["train"], data["val"], epochs=recipe.interpreter_epochs, lr=recipe.interpreter_lr,
-        lam_rec=recipe.lam_rec, lam_in=recipe.lam_in, augment=_interpreter_augment(recipe),
+        lam_rec=recipe.lam_rec, lam_in=recipe.lam_in, lam_out=recipe.lam_out, domain=recipe.fidelity_domain,
+        augment=_interpreter_augment(recipe),
         seed=recipe.seed, progress=progress,
     )
     interp.save(path)

@@ -24,12 +24,12 @@ from tqdm.auto import tqdm
 
 from .audio import Spectrogram, as_batch
 from .datasets import collate
-from .explanation import Explanation, build_explanation, check_domain, check_threshold, soft_mask
+from .explanation import Explanation, apply_mask, build_explanation, check_domain, check_threshold, soft_mask
 from .models import check_logits, frozen, resolve_targets
 from .nmf import NMF
 from .persistence import save_torch
 
-__all__ = ["Interpreter", "InterpreterHistory", "hidden_layers"]
+__all__ = ["Interpreter", "InterpreterHistory", "hidden_layers", "removal_loss"]
 
 _FORMAT = "l2i.interpreter"
 _FORMAT_VERSION = 1
@@ -107,6 +107,7 @@ class InterpreterHistory:
     fidelity_loss: list[float] = field(default_factory=list)
     sparsity: list[float] = field(default_factory=list)
     input_fidelity_loss: list[float] = field(default_factory=list)
+    output_fidelity_loss: list[float] = field(default_factory=list)
     val_fidelity: list[float] = field(default_factory=list)
     val_reconstruction: list[float] = field(default_factory=list)
     best_epoch: int = -1
@@ -351,6 +352,8 @@ class Interpreter(nn.Module):
         ramp_epoch: int | None = None,
         lam_spa: float = 0.4,
         lam_in: float = 0.0,
+        lam_out: float = 0.0,
+        domain: str = "log1p",
         threshold: float = 0.2,
         augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
         seed: int = 0,
@@ -359,7 +362,7 @@ class Interpreter(nn.Module):
         """Train Psi and Theta; keep the epoch with the best validation fidelity.
 
         Loss per batch: ``lam_rec * mean((X - WH)^2) + lam_fid * L_fid + lam_spa * mean|H|``
-        ``(+ lam_in * L_in)``. ``L_fid`` is the cross-entropy of ``softmax(Theta(H))`` against
+        ``(+ lam_in * L_in + lam_out * L_out)``. ``L_fid`` is the cross-entropy of ``softmax(Theta(H))`` against
         ``softmax(f(x))`` (binary cross-entropy against ``sigmoid(f(x))`` when multi-label).
         ``lam_fid`` is ``lam_fid_start`` until ``ramp_epoch`` (19 of 35 in the original, the same
         share of ``epochs`` by default), then ``lam_fid``.
@@ -367,7 +370,10 @@ class Interpreter(nn.Module):
         ``lam_in > 0`` adds the input-fidelity term, beyond the original method: the soft-masked
         interpretation (components weighted by a sigmoid of their normalised relevance around
         ``threshold``), turned back into audio and passed through ``f``, should keep ``f``'s
-        decision (cross-entropy to ``argmax f(x)``).
+        decision (cross-entropy to ``argmax f(x)``). ``lam_out > 0`` adds the output term: the input
+        minus that interpretation should lose it (``-log(1 - p_c)`` of the residual, the loss of
+        L-MAC's "mask out"; FF measures the same). ``domain`` is where the mask is applied when
+        these terms render the interpretation (:func:`l2i.explanation.apply_mask`).
 
         ``augment``, a function ``(waveforms (batch, samples), generator) -> waveforms``, changes
         each training batch before anything reads it; the targets are ``f``'s decisions on the
@@ -379,6 +385,9 @@ class Interpreter(nn.Module):
         Training runs on the classifier's device (move the classifier to the GPU first, then build
         the interpreter). Book: chapter "Training the interpreter".
         """
+        check_domain(domain)
+        if lam_in < 0 or lam_out < 0:
+            raise ValueError(f"lam_in and lam_out are weights, 0 or more; got {lam_in} and {lam_out}")
         self._follow_classifier()
         device = self.device
         torch.manual_seed(seed)
@@ -392,7 +401,7 @@ class Interpreter(nn.Module):
             for epoch in range(epochs):
                 self.train()
                 w_fid = lam_fid_start if epoch < ramp else lam_fid
-                sums = torch.zeros(5)
+                sums = torch.zeros(6)
                 count = 0
                 for batch in loader:
                     self._check_rate(batch.sample_rate)
@@ -405,18 +414,18 @@ class Interpreter(nn.Module):
                     fid = self._fidelity_loss(out, logits)
                     spa = H.abs().mean()
                     loss = lam_rec * rec + w_fid * fid + lam_spa * spa
-                    l_in = torch.zeros((), device=device)
-                    if lam_in > 0:
-                        l_in = self._input_fidelity_loss(x, X, phase, H, logits, threshold)
-                        loss = loss + lam_in * l_in
+                    l_in = l_out = torch.zeros((), device=device)
+                    if lam_in > 0 or lam_out > 0:
+                        l_in, l_out = self._masked_fidelity_losses(x, X, phase, H, logits, threshold, domain, lam_out > 0)
+                        loss = loss + lam_in * l_in + lam_out * l_out
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
                     n = x.shape[0]
-                    sums += torch.tensor([float(v.detach()) for v in (loss, rec, fid, spa, l_in)]) * n
+                    sums += torch.tensor([float(v.detach()) for v in (loss, rec, fid, spa, l_in, l_out)]) * n
                     count += n
                 means = (sums / count).tolist()
-                for name, value in zip(("loss", "reconstruction", "fidelity_loss", "sparsity", "input_fidelity_loss"), means):
+                for name, value in zip(("loss", "reconstruction", "fidelity_loss", "sparsity", "input_fidelity_loss", "output_fidelity_loss"), means):
                     getattr(history, name).append(value)
                 fid, rec_val = self._validate(val)
                 history.val_fidelity.append(fid)
@@ -438,17 +447,28 @@ class Interpreter(nn.Module):
             return F.binary_cross_entropy_with_logits(out, torch.sigmoid(logits))
         return F.cross_entropy(out, torch.softmax(logits, dim=1))
 
-    def _input_fidelity_loss(self, x, X, phase, H, logits, threshold: float) -> Tensor:
+    def _masked_fidelity_losses(self, x, X, phase, H, logits, threshold: float, domain: str, out_term: bool):
+        """``(L_in, L_out)`` of the soft-selected interpretation (``L_out`` 0 unless ``out_term``)."""
         target = logits.argmax(dim=1)
         r = self.relevance(H, target)
         r = r / r.amax(dim=1, keepdim=True).clamp_min(_EPS)
         weights = torch.sigmoid((r - threshold) / 0.05)
-        audio = self.spectrogram.synthesize(self.soft_mask(H, weights) * X, phase, length=x.shape[-1])
+        audio = self.spectrogram.synthesize(apply_mask(X, self.soft_mask(H, weights), domain), phase, length=x.shape[-1])
+        decided = (torch.sigmoid(logits) > 0.5).float()
+        l_out = torch.zeros((), device=x.device)
         with self._reading():
             out = self.classifier(audio)
+            if out_term:
+                removed = self.classifier(x - audio)
         if self.multilabel:
-            return F.binary_cross_entropy_with_logits(out, (torch.sigmoid(logits) > 0.5).float())
-        return F.cross_entropy(out, target)
+            l_in = F.binary_cross_entropy_with_logits(out, decided)
+            if out_term:  # the labels f gave should all be lost
+                l_out = (F.softplus(removed) * decided).sum(1).div(decided.sum(1).clamp_min(1)).mean()
+            return l_in, l_out
+        l_in = F.cross_entropy(out, target)
+        if out_term:
+            l_out = removal_loss(removed, target).mean()
+        return l_in, l_out
 
     def fidelity(self, data: Dataset, batch_size: int = 64) -> float:
         """Share of clips where ``argmax Theta(H) == argmax f(x)`` (agreement with the classifier,
@@ -544,6 +564,17 @@ class Interpreter(nn.Module):
         model.history = InterpreterHistory(**payload.get("history", {}))
         model.eval()
         return model
+
+
+def removal_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """``-log(1 - p_c)`` per item, ``p = softmax(logits)``: small when class ``c`` is gone.
+
+    Computed as ``logsumexp(logits) - logsumexp(logits without c)``, stable where ``p_c`` is near 1.
+    Shapes: ``logits`` (batch, classes), ``target`` (batch,); returns (batch,). The output term of
+    :meth:`Interpreter.fit`.
+    """
+    others = logits.scatter(1, target[:, None], float("-inf"))
+    return logits.logsumexp(1) - others.logsumexp(1)
 
 
 def _dictionary_matrix(dictionary) -> tuple[Tensor, dict | None]:

@@ -190,7 +190,7 @@ def plot_interpreter_training(history, axes=None):
     else:
         fig = axes[0].figure
     epochs = np.arange(1, len(history.loss) + 1)
-    for name in ("reconstruction", "fidelity_loss", "sparsity", "input_fidelity_loss"):
+    for name in ("reconstruction", "fidelity_loss", "sparsity", "input_fidelity_loss", "output_fidelity_loss"):
         values = np.asarray(getattr(history, name))
         if values.any():
             axes[0].plot(epochs, values, label=name.replace("_", " "))

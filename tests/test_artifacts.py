@@ -31,6 +31,12 @@ def test_artifacts_are_cached_under_content_keys():
     assert len(names) == 4 and sum("interpreter" in n for n in names) == 2
     # Keys depend on the settings a stage depends on, and on nothing else.
     assert artifacts._key(TINY, "classifier") == artifacts._key(TINY.with_(lam_in=1.0), "classifier")
+    assert artifacts._key(TINY, "interpreter") != artifacts._key(TINY.with_(lam_out=0.3), "interpreter")
+    assert artifacts._key(TINY, "interpreter") != artifacts._key(TINY.with_(fidelity_domain="magnitude"), "interpreter")
+    with pytest.raises(ValueError, match="domain must be one of"):
+        TINY.with_(fidelity_domain="linear")
+    with pytest.raises(ValueError, match="weights, 0 or more"):
+        TINY.with_(lam_out=-0.1)
     assert artifacts._key(TINY, "classifier") != artifacts._key(TINY.with_(classifier_epochs=2), "classifier")
     assert artifacts._key(TINY, "interpreter") != artifacts._key(TINY.with_(classifier_epochs=2), "interpreter")
 

@@ -7,7 +7,7 @@ from torch import nn
 from l2i.audio import Spectrogram
 from l2i.datasets import SyntheticScenes
 from l2i.explanation import apply_mask
-from l2i.interpreter import Interpreter, hidden_layers
+from l2i.interpreter import Interpreter, hidden_layers, removal_loss
 from l2i.models import MelCNN
 from l2i.nmf import NMF
 
@@ -58,7 +58,7 @@ def test_classifier_is_left_exactly_as_it_was(parts):
     before = copy.deepcopy(f.state_dict())
     flags = [p.requires_grad for p in f.parameters()]
     interp = make(f, nmf)
-    interp.fit(train, val, epochs=1, batch_size=8, lam_in=0.5, progress=False)
+    interp.fit(train, val, epochs=1, batch_size=8, lam_in=0.5, lam_out=0.5, domain="magnitude", progress=False)
     interp.explain(train[0].waveform)
     for k, v in f.state_dict().items():
         assert torch.equal(v, before[k]), k
@@ -190,6 +190,33 @@ def test_fit_multilabel_and_save_load(parts, tmp_path):
     other = MelCNN(8, width=6).eval()
     with pytest.raises(ValueError, match="same classifier"):
         Interpreter.load(path, other)
+
+
+def test_removal_loss_by_hand():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 30.0]])
+    p = torch.softmax(logits, 1)
+    expected = -torch.log1p(-torch.stack([p[0, 0], p[1, 1]]))
+    torch.testing.assert_close(removal_loss(logits, torch.tensor([0, 1])), expected)
+    # p_c within float rounding of 1: 1 - p_c would be 0 and its log infinite; this stays exact.
+    far = removal_loss(torch.tensor([[40.0, 0.0]]), torch.tensor([0]))
+    torch.testing.assert_close(far, torch.tensor([40.0]))
+
+
+def test_output_term_is_trained_and_recorded(parts):
+    train, val, nmf, f = parts
+    torch.manual_seed(2)
+    plain = make(f, nmf).fit(train, val, epochs=2, batch_size=8, lam_in=0.5, progress=False)
+    assert plain.output_fidelity_loss == [0.0, 0.0] and min(plain.input_fidelity_loss) > 0
+    torch.manual_seed(2)
+    both = make(f, nmf).fit(train, val, epochs=2, batch_size=8, lam_in=0.5, lam_out=0.5, progress=False)
+    assert min(both.output_fidelity_loss) > 0 and both.loss != plain.loss
+    torch.manual_seed(2)
+    out_only = make(f, nmf, multilabel=True).fit(train, val, epochs=1, batch_size=8, lam_out=1.0, domain="magnitude", progress=False)
+    assert out_only.output_fidelity_loss[0] > 0
+    with pytest.raises(ValueError, match="lam_in and lam_out are weights"):
+        make(f, nmf).fit(train, val, epochs=1, lam_out=-1.0, progress=False)
+    with pytest.raises(ValueError, match="domain must be one of"):
+        make(f, nmf).fit(train, val, epochs=1, lam_in=1.0, domain="db", progress=False)
 
 
 def test_training_reaches_the_classifier_decisions(parts, trained):
