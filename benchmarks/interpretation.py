@@ -2,7 +2,10 @@
 
 For each dataset it trains what it needs (or reuses the cache of l2i.artifacts): the dictionary,
 the reference classifier, and two interpreters (the original L2I loss, and with the input-fidelity
-term). Every method then explains the same held-out clips (never used for any choice):
+term); for the scenes a third, with the input and output terms on the magnitude (``--lam-out``,
+chosen on validation data by ``benchmarks/output_fidelity.py``; trained for the scenes only, as
+FSDD's would take the benchmark past 30 minutes). Every method then explains the same held-out
+clips (never used for any choice):
 
 =====================  ==========================================================================
 scenes                 synthetic scenes, test split
@@ -13,7 +16,8 @@ FSDD mix 0 dB          two digits by two different speakers, 0 dB (validation ta
                        split is a single speaker)
 =====================  ==========================================================================
 
-Methods: L2I, L2I + input fidelity, random components, saliency, Integrated Gradients, SLIME-style
+Methods: L2I and L2I + input fidelity, each with its mask on the log magnitude (the original) and
+on the magnitude, L2I + input/output fidelity (scenes), random components, saliency, Integrated Gradients, SLIME-style
 LIME (1000 samples), and the oracle ideal ratio mask where the sources are known. It reports
 fidelity (interpreters), FF, Fid-In, AI, AD, AG, SPS, COMP, components kept, SI-SDR(i) where there
 are sources, and seconds per explanation, as JSON (stdout), a markdown table and a figure.
@@ -56,11 +60,15 @@ def setting_data(name: str, n: int):
     return artifacts.SCENES, evaluation_sets(test, n)[_SCENES_SETS[name]]
 
 
-def methods_for(recipe, lam_in: float, progress: bool) -> tuple[dict, object, dict]:
+def methods_for(recipe, lam_in: float, lam_out: float, progress: bool) -> tuple[dict, object, dict]:
     """The methods to compare on a recipe's classifier, its ``classify`` and facts about it."""
     model, history = artifacts.classifier(recipe, progress=progress)
     l2i = artifacts.interpreter(recipe, model, progress=progress)
     l2i_in = artifacts.interpreter(recipe.with_(lam_in=lam_in), model, progress=progress)
+    l2i_out = None
+    if lam_out > 0 and recipe.dataset == "scenes":
+        io = recipe.with_(lam_in=lam_in, lam_out=lam_out, fidelity_domain="magnitude")
+        l2i_out = artifacts.interpreter(io, model, progress=progress)
     test = artifacts.datasets(recipe)["test"]
     facts = {
         "classifier_val_accuracy": round(history.best_val_accuracy, 4),
@@ -68,7 +76,9 @@ def methods_for(recipe, lam_in: float, progress: bool) -> tuple[dict, object, di
         "interpreter_val_fidelity": round(l2i.history.best_val_fidelity, 4),
         "interpreter_input_fidelity_val_fidelity": round(l2i_in.history.best_val_fidelity, 4),
     }
-    return baselines.methods(l2i, l2i_in), l2i.classify, facts
+    if l2i_out is not None:
+        facts["interpreter_input_output_fidelity_val_fidelity"] = round(l2i_out.history.best_val_fidelity, 4)
+    return baselines.methods(l2i, l2i_in, output_fidelity=l2i_out), l2i.classify, facts
 
 
 def main() -> None:
@@ -77,6 +87,7 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     parser.add_argument("--n", type=int, default=40, help="clips or mixtures per setting")
     parser.add_argument("--lam-in", type=float, default=1.0, help="weight of the input-fidelity term")
+    parser.add_argument("--lam-out", type=float, default=0.3, help="weight of the output term (scenes; 0: leave out)")
     parser.add_argument("--threshold", type=float, default=0.2)
     parser.add_argument("--out", type=Path, help="also write interpretation.json, .md and .png here")
     args = parser.parse_args()
@@ -87,7 +98,7 @@ def main() -> None:
         t0 = time.perf_counter()
         recipe, data = setting_data(name, args.n)
         if recipe.dataset not in prepared:
-            prepared[recipe.dataset] = methods_for(recipe, args.lam_in, progress=not args.json)
+            prepared[recipe.dataset] = methods_for(recipe, args.lam_in, args.lam_out, progress=not args.json)
         methods, classify, facts = prepared[recipe.dataset]
         results = compare(methods, classify, data, threshold=args.threshold, progress=not args.json)
         rounded = {m: {k: round(v, 4) for k, v in r.items()} for m, r in results.items()}
@@ -109,7 +120,7 @@ def write_report(results: dict, args, total: float) -> None:
     from l2i.plotting import plot_comparison
 
     args.out.mkdir(parents=True, exist_ok=True)
-    meta = {"n": args.n, "threshold": args.threshold, "lam_in": args.lam_in, "total_seconds": total,
+    meta = {"n": args.n, "threshold": args.threshold, "lam_in": args.lam_in, "lam_out": args.lam_out, "total_seconds": total,
             "command": "python benchmarks/interpretation.py --json --out benchmarks/results"}
     (args.out / "interpretation.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
     parts = [f"# Interpretation benchmark\n\n{args.n} clips or mixtures per setting, threshold {args.threshold}, "

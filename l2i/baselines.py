@@ -331,15 +331,22 @@ class IdealRatioMask(_SpectrogramMethod):
 
 
 def methods(
-    interpreter, input_fidelity=None, slime_samples: int = 1000, seed: int = 0, magnitude: bool = True
+    interpreter,
+    input_fidelity=None,
+    slime_samples: int = 1000,
+    seed: int = 0,
+    magnitude: bool = True,
+    output_fidelity=None,
 ) -> dict:
     """``{name: explain}`` for the comparison of the book and the benchmark, on one classifier.
 
     Book: chapter "Evaluating interpretations". ``interpreter`` is L2I; ``input_fidelity`` an
     optional second interpreter trained with the input-fidelity term. ``magnitude`` adds each
     interpreter again with its mask applied to the linear magnitude (``domain="magnitude"``, see
-    :mod:`l2i.explanation`), named "..., magnitude mask". Every baseline reads the interpreter's
-    classifier and spectrogram.
+    :mod:`l2i.explanation`), named "..., magnitude mask". ``output_fidelity``, an optional third
+    interpreter trained with the input and output terms on the magnitude, is listed with its mask
+    on the magnitude only, as "L2I + input/output fidelity, magnitude mask". Every baseline reads
+    the interpreter's classifier and spectrogram.
     """
     interpreters = {"L2I": interpreter}
     if input_fidelity is not None:
@@ -348,6 +355,8 @@ def methods(
     if magnitude:
         out.update({f"{name}, magnitude mask": partial(interp.explain, domain="magnitude")
                     for name, interp in interpreters.items()})
+    if output_fidelity is not None:
+        out["L2I + input/output fidelity, magnitude mask"] = partial(output_fidelity.explain, domain="magnitude")
     out.update({
         "Random components": RandomComponents(interpreter, seed=seed).explain,
         "Saliency": Saliency.from_interpreter(interpreter).explain,
