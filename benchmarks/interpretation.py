@@ -2,7 +2,7 @@
 
 For each dataset it trains what it needs (or reuses the cache of l2i.artifacts): the dictionary,
 the reference classifier, and two interpreters (the original L2I loss, and with the input-fidelity
-term); for the scenes a third, with the input and output terms on the magnitude (``--lam-out``,
+term); for the scenes a third, with the input and output terms (``--lam-out``,
 chosen on validation data by ``benchmarks/output_fidelity.py``; trained for the scenes only, as
 FSDD's would take the benchmark past 30 minutes). Every method then explains the same held-out
 clips (never used for any choice):
@@ -24,7 +24,7 @@ are sources, and seconds per explanation, as JSON (stdout), a markdown table and
 
 Usage::
 
-    python benchmarks/interpretation.py --json                     # everything (about 25 min on 2 cores)
+    python benchmarks/interpretation.py --json                     # everything (about 20 min on 2 cores, artifacts cached)
     python benchmarks/interpretation.py --json --settings scenes "scenes mix 0 dB" --n 20
     python benchmarks/interpretation.py --json --out benchmarks/results   # + .json, .md and .png there
 """
@@ -67,8 +67,7 @@ def methods_for(recipe, lam_in: float, lam_out: float, progress: bool) -> tuple[
     l2i_in = artifacts.interpreter(recipe.with_(lam_in=lam_in), model, progress=progress)
     l2i_out = None
     if lam_out > 0 and recipe.dataset == "scenes":
-        io = recipe.with_(lam_in=lam_in, lam_out=lam_out, fidelity_domain="magnitude")
-        l2i_out = artifacts.interpreter(io, model, progress=progress)
+        l2i_out = artifacts.interpreter(recipe.with_(lam_in=lam_in, lam_out=lam_out), model, progress=progress)
     test = artifacts.datasets(recipe)["test"]
     facts = {
         "classifier_val_accuracy": round(history.best_val_accuracy, 4),

@@ -344,9 +344,9 @@ def methods(
     optional second interpreter trained with the input-fidelity term. ``magnitude`` adds each
     interpreter again with its mask applied to the linear magnitude (``domain="magnitude"``, see
     :mod:`l2i.explanation`), named "..., magnitude mask". ``output_fidelity``, an optional third
-    interpreter trained with the input and output terms on the magnitude, is listed with its mask
-    on the magnitude only, as "L2I + input/output fidelity, magnitude mask". Every baseline reads
-    the interpreter's classifier and spectrogram.
+    interpreter trained with the input and output terms (``Interpreter.fit(lam_out=...)``), is
+    listed with its mask on the magnitude only, as "L2I + input/output fidelity, magnitude mask".
+    Every baseline reads the interpreter's classifier and spectrogram.
     """
     interpreters = {"L2I": interpreter}
     if input_fidelity is not None:
