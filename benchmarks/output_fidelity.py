@@ -22,6 +22,11 @@ Usage::
     python benchmarks/output_fidelity.py --json > benchmarks/results/output_fidelity.jsonl
     python benchmarks/output_fidelity.py --json --slime --variant 0.5 log1p 20 --variant 1.0 log1p 20 \
         --variant 0.5 log1p 40 >> benchmarks/results/output_fidelity.jsonl
+    python benchmarks/output_fidelity.py --json --variant 0.0 log1p 20 --variant 0.3 log1p 20 \
+        >> benchmarks/results/output_fidelity.jsonl   # the first rows again, on the machine of the rest
+
+Records without ``"dataset"`` come from an earlier machine, whose training gives other weights from
+the same code and seeds (training is not bit-identical across CPUs).
     python benchmarks/output_fidelity.py --json --seeds 1 2 > benchmarks/results/output_fidelity_seeds.jsonl
     python benchmarks/output_fidelity.py --json --slime --dataset fsdd >> benchmarks/results/output_fidelity.jsonl
 """
