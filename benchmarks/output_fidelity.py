@@ -10,8 +10,9 @@ Interpreters are cached by ``l2i.artifacts`` (about 2.5 to 4 min each to train o
 epochs). ``--slime`` adds SLIME (1000 samples) on the same sets, the method to beat on FF (about
 15 min for the scenes' four sets).
 
-``--dataset fsdd`` does the same for the FSDD digits (their validation mixtures of two speakers). ``--variant LAM_OUT DOMAIN EPOCHS`` (repeatable) runs only
-the variants named instead of the dataset's list.
+``--dataset fsdd`` does the same for the FSDD digits (their validation mixtures of two
+speakers). ``--variant LAM_OUT DOMAIN EPOCHS`` (repeatable) runs only the variants named instead
+of the dataset's list.
 
 ``--seeds 1 2`` instead trains (uncached) the interpreters with ``lam_out`` 0 and 0.3 (log1p
 terms) from other training seeds and reports them explained on the magnitude: is the gain larger
@@ -24,11 +25,11 @@ Usage::
         --variant 0.5 log1p 40 >> benchmarks/results/output_fidelity.jsonl
     python benchmarks/output_fidelity.py --json --variant 0.0 log1p 20 --variant 0.3 log1p 20 \
         >> benchmarks/results/output_fidelity.jsonl   # the first rows again, on the machine of the rest
-
-Records without ``"dataset"`` come from an earlier machine, whose training gives other weights from
-the same code and seeds (training is not bit-identical across CPUs).
-    python benchmarks/output_fidelity.py --json --seeds 1 2 > benchmarks/results/output_fidelity_seeds.jsonl
     python benchmarks/output_fidelity.py --json --slime --dataset fsdd >> benchmarks/results/output_fidelity.jsonl
+    python benchmarks/output_fidelity.py --json --seeds 1 2 > benchmarks/results/output_fidelity_seeds.jsonl
+
+Records without ``"dataset"`` (and the seed check) come from an earlier machine, whose training
+gives other weights from the same code and seeds (training is not bit-identical across CPUs).
 """
 
 from __future__ import annotations
