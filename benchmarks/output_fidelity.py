@@ -44,7 +44,6 @@ from mask_domain import DOMAINS, validation_sets
 
 from l2i import artifacts
 from l2i.baselines import SLIME
-from l2i.interpreter import Interpreter
 from l2i.metrics import compare
 
 # (lam_out, fidelity_domain, interpreter epochs); every interpreter with lam_in = 1.
@@ -106,14 +105,10 @@ def main() -> None:
 def seed_check(model, sets: dict, args) -> None:
     """Interpreters from other training seeds (not cached), explained with the mask on the magnitude."""
     recipe = artifacts.SCENES.with_(lam_in=1.0)
-    data, nmf = artifacts.datasets(recipe), artifacts.dictionary(recipe, progress=not args.json)
+    nmf = artifacts.dictionary(recipe, progress=not args.json)
     for seed in args.seeds:
         for lam_out in (0.0, 0.3):
-            torch.manual_seed(seed)
-            interp = Interpreter(model, list(recipe.layers), nmf, classes=tuple(data["train"].classes))
-            interp.fit(data["train"], data["val"], epochs=recipe.interpreter_epochs, lr=recipe.interpreter_lr,
-                       lam_rec=recipe.lam_rec, lam_in=1.0, lam_out=lam_out,
-                       augment=artifacts._interpreter_augment(recipe), seed=seed, progress=not args.json)
+            interp = artifacts.train_interpreter(recipe.with_(lam_out=lam_out), model, nmf, seed=seed, progress=not args.json)
             row = {"seed": seed, "lam_in": 1.0, "lam_out": lam_out, "fidelity_domain": "log1p",
                    "val_fidelity": round(interp.history.best_val_fidelity, 4), "split": "val", "explained_with": "magnitude"}
             for setting, d in sets.items():

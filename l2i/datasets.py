@@ -25,7 +25,7 @@ import urllib.request
 import zipfile
 import tarfile
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -175,6 +175,30 @@ def _repo_shared() -> Path:
     return Path(__file__).resolve().parents[2] / "shared"
 
 
+# Clips kept in memory per dataset, at most this many bytes (8 kHz, 1 s clips: 8000 of them).
+MEMO_BYTES = 256 * 2**20
+
+
+class _ClipMemo:
+    """Clips already rendered or read, kept up to ``MEMO_BYTES``. Training reads every clip once
+    per epoch, and rendering a synthetic clip (filter design, oscillators) costs as much as the
+    training step that reads it; a kept clip's waveform is handed out as a copy, so changing it
+    in place changes nothing here."""
+
+    def __init__(self, budget: int = MEMO_BYTES):
+        self.budget, self.used = int(budget), 0
+        self.examples: dict[int, Example] = {}
+
+    def get(self, index: int, make: Callable[[int], Example]) -> Example:
+        example = self.examples.get(index)
+        if example is None:
+            example = make(index)
+            if self.used + example.waveform.nbytes <= self.budget:
+                self.examples[index] = example
+                self.used += example.waveform.nbytes
+        return example._replace(waveform=example.waveform.clone())
+
+
 # ---------------------------------------------------------------------------------------- synthetic
 class SyntheticScenes(Dataset):
     """Synthetic environmental sounds of eight classes, generated on demand, deterministic by seed.
@@ -216,6 +240,7 @@ class SyntheticScenes(Dataset):
         self.split, self.n_per_class = split, int(n_per_class)
         self.sample_rate, self.duration, self.seed = int(sample_rate), float(duration), int(seed)
         self.n_samples = int(round(self.duration * self.sample_rate))
+        self._memo = _ClipMemo()
 
     def __len__(self) -> int:
         return self.n_per_class * len(self.classes)
@@ -226,6 +251,9 @@ class SyntheticScenes(Dataset):
     def __getitem__(self, index: int) -> Example:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} clips")
+        return self._memo.get(index, self._render)
+
+    def _render(self, index: int) -> Example:
         label = index % len(self.classes)
         rng = np.random.default_rng([self.seed, self._SPLITS[self.split], index])
         event = scenes.render(label, self.n_samples, self.sample_rate, rng)
@@ -369,6 +397,7 @@ class _FileDataset(Dataset):
         self.files, self.labels = files, labels
         self.duration = duration
         self.sample_rate = sample_rate if sample_rate is not None else self._probe_rate()
+        self._memo = _ClipMemo()
 
     def _probe_rate(self) -> int:
         import soundfile as sf
@@ -384,6 +413,9 @@ class _FileDataset(Dataset):
         return {"label": self.labels[index], "path": str(self.files[index])}
 
     def __getitem__(self, index: int) -> Example:
+        return self._memo.get(index, self._read)
+
+    def _read(self, index: int) -> Example:
         waveform, rate = load(self.files[index], self.sample_rate)
         if self.duration is not None:
             waveform = fit_length(waveform, int(round(self.duration * rate)))

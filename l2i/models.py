@@ -20,7 +20,24 @@ from tqdm.auto import tqdm
 from .audio import check_waveform, fit_length, resample, rms, scale_to_snr
 from .datasets import collate
 
-__all__ = ["MelCNN", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets", "perturb", "mix_pairs"]
+__all__ = ["MelCNN", "MaxPool2x2", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets", "perturb", "mix_pairs"]
+
+
+class MaxPool2x2(nn.Module):
+    """2x2 max pooling, stride 2, odd edges dropped: ``nn.MaxPool2d(2)``, faster without gradients.
+
+    ``(batch, channels, h, w) -> (batch, channels, h // 2, w // 2)``. When no gradient is needed,
+    as when an interpreter or a baseline reads the classifier, two elementwise maxima give exactly
+    ``F.max_pool2d``'s values in a tenth of its time on a CPU (NaN propagates in both); with
+    gradients, ``F.max_pool2d`` itself, whose backward is the faster one.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return F.max_pool2d(x, 2)
+        x = x[..., : x.shape[-2] // 2 * 2, : x.shape[-1] // 2 * 2]
+        x = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
+        return torch.maximum(x[..., 0::2], x[..., 1::2])
 
 
 class _Block(nn.Sequential):
@@ -31,7 +48,7 @@ class _Block(nn.Sequential):
             nn.ReLU(inplace=False),
         ]
         if pool:
-            layers.append(nn.MaxPool2d(2))
+            layers.append(MaxPool2x2())
         super().__init__(*layers)
 
 

@@ -25,6 +25,13 @@ def test_artifacts_are_cached_under_content_keys():
     x = artifacts.datasets(TINY)["test"][0].waveform
     torch.testing.assert_close(artifacts.interpreter(TINY, again, progress=False)(x), interp(x))
     assert sorted(p.name for p in (cache_dir() / "artifacts").iterdir()) == files
+    # Training again as the recipe says gives the cached interpreter; another seed another one,
+    # and neither is written to the cache.
+    retrained = artifacts.train_interpreter(TINY, again, progress=False)
+    torch.testing.assert_close(retrained(x), interp(x), rtol=0, atol=0)
+    other = artifacts.train_interpreter(TINY, again, seed=1, progress=False)
+    assert not torch.equal(other(x), interp(x))
+    assert sorted(p.name for p in (cache_dir() / "artifacts").iterdir()) == files
     # A changed interpreter setting trains a new interpreter only.
     artifacts.interpreter(TINY.with_(lam_in=0.5), model, progress=False)
     names = sorted(p.name for p in (cache_dir() / "artifacts").iterdir())

@@ -159,3 +159,21 @@ def test_audio_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no audio"):
         AudioFolder(tmp_path / "empty")
+
+
+def test_clips_are_kept_as_copies_within_the_memory_budget(tmp_path):
+    ds = SyntheticScenes("val", n_per_class=2)
+    first = ds[3].waveform
+    first.mul_(0)  # changing what was handed out changes nothing kept
+    again = ds[3].waveform
+    fresh = SyntheticScenes("val", n_per_class=2)
+    fresh._memo.budget = 0  # nothing kept: every read renders again
+    assert torch.equal(again, fresh[3].waveform) and again.abs().max() > 0
+    assert not fresh._memo.examples and len(ds._memo.examples) == 1
+    assert ds._memo.used == again.nbytes
+
+    write_wav(tmp_path / "clips" / "cat" / "0.wav", seconds=0.2, rate=16000)
+    folder = AudioFolder(tmp_path / "clips")
+    clip = folder[0]
+    (tmp_path / "clips" / "cat" / "0.wav").unlink()  # read once, kept
+    assert torch.equal(folder[0].waveform, clip.waveform) and folder[0].sample_rate == 16000

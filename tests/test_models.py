@@ -47,3 +47,28 @@ def test_bad_arguments_are_named():
         mix_pairs(_clips(), g, snr_db=(5.0, -5.0))
     with pytest.raises(ValueError, match=r"\(batch, samples\)"):
         mix_pairs(_clips()[None], g)
+
+
+def test_pooling_without_gradients_gives_max_pool2d_values():
+    import torch.nn.functional as F
+
+    from l2i.models import MaxPool2x2, MelCNN
+
+    pool = MaxPool2x2()
+    for shape in [(2, 3, 7, 9), (1, 1, 2, 3), (2, 4, 64, 126)]:
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+        x[0, 0, 0, 0] = float("nan")
+        with torch.no_grad():
+            fast = pool(x)
+        expected = F.max_pool2d(x, 2)
+        assert fast.shape == expected.shape
+        assert torch.equal(fast.nan_to_num(7.0), expected.nan_to_num(7.0))
+    x = torch.randn(1, 1, 4, 4, requires_grad=True)
+    pool(x).sum().backward()  # the gradient path: one winner per window
+    assert x.grad.sum() == 4 and set(x.grad.unique().tolist()) <= {0.0, 1.0}
+    torch.manual_seed(0)
+    net = MelCNN(10, width=4).eval()
+    wave = torch.randn(3, 8000) * 0.1
+    with torch.no_grad():
+        reading = net(wave)
+    assert torch.equal(reading, net(wave.clone().requires_grad_()).detach())
