@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 __all__ = [
     "fidelity",
+    "fidelity_by_confidence",
     "faithfulness",
     "input_fidelity",
     "average_increase",
@@ -67,6 +68,34 @@ def fidelity(interpreter_logits: Tensor, classifier_logits: Tensor) -> float:
     if interpreter_logits.shape != classifier_logits.shape:
         raise ValueError("interpreter and classifier logits must have the same shape")
     return float((interpreter_logits.argmax(1) == classifier_logits.argmax(1)).double().mean())
+
+
+def fidelity_by_confidence(
+    interpreter_logits: Tensor, classifier_logits: Tensor, edges: tuple[float, ...] = (0.5, 0.8, 0.95)
+) -> list[dict]:
+    """Fidelity in bins of the classifier's confidence ``max softmax f(x)``: where does the
+    interpreter disagree with ``f``?
+
+    Both logits ``(n, classes)``, multi-class. The bins are ``[0, e1), [e1, e2), ..., [ek, 1]``
+    for ``edges`` ``e1 < ... < ek`` in (0, 1). Returns one dict per bin: ``low``, ``high``,
+    ``n`` (clips in it) and ``fidelity`` (None for an empty bin). Book: chapter "Real recordings".
+    """
+    if interpreter_logits.shape != classifier_logits.shape or classifier_logits.ndim != 2:
+        raise ValueError(
+            "interpreter and classifier logits must both be (n, classes); got "
+            f"{tuple(interpreter_logits.shape)} and {tuple(classifier_logits.shape)}"
+        )
+    bounds = [0.0, *map(float, edges), 1.0]
+    if any(not 0 < e < 1 for e in edges) or any(a >= b for a, b in zip(bounds, bounds[1:])):
+        raise ValueError(f"edges must increase strictly between 0 and 1, got {tuple(edges)}")
+    confidence = torch.softmax(classifier_logits.double(), dim=1).amax(dim=1)
+    agree = interpreter_logits.argmax(1) == classifier_logits.argmax(1)
+    rows = []
+    for i, (low, high) in enumerate(zip(bounds, bounds[1:])):
+        inside = (confidence >= low) & ((confidence < high) if i < len(bounds) - 2 else (confidence <= high))
+        n = int(inside.sum())
+        rows.append({"low": low, "high": high, "n": n, "fidelity": float(agree[inside].double().mean()) if n else None})
+    return rows
 
 
 def faithfulness(logits_x: Tensor, logits_out: Tensor, target: Tensor) -> Tensor:

@@ -17,6 +17,22 @@ def test_fidelity_compares_with_the_classifier_not_the_labels():
     assert M.fidelity(theta, f) == 0.75  # labels play no part
 
 
+def test_fidelity_by_confidence_bins_the_classifier_confidence():
+    # Two classes; confidence = sigmoid(logit gap): gap 0 -> 0.5, ln 3 -> 0.75, ln 24 -> 0.96, ln 99 -> 0.99.
+    gaps = torch.tensor([0.0, math.log(3), math.log(3), math.log(24), math.log(99)])
+    f = torch.stack([gaps, torch.zeros(5)], dim=1)
+    interp = torch.tensor([[0.0, 1], [1, 0], [0, 1], [1, 0], [1, 0]])  # agrees on clips 2, 4, 5
+    rows = M.fidelity_by_confidence(interp, f, edges=(0.5, 0.8, 0.95))
+    assert [(r["low"], r["high"], r["n"]) for r in rows] == [(0.0, 0.5, 0), (0.5, 0.8, 3), (0.8, 0.95, 0), (0.95, 1.0, 2)]
+    assert rows[0]["fidelity"] is None and rows[1]["fidelity"] == pytest.approx(1 / 3) and rows[3]["fidelity"] == 1.0
+    # Clip 1 (argmax of a tie is class 0, confidence exactly 0.5) falls in [0.5, 0.8): the low edge is in.
+    assert sum(r["n"] for r in rows) == 5
+    with pytest.raises(ValueError, match="increase strictly"):
+        M.fidelity_by_confidence(interp, f, edges=(0.8, 0.5))
+    with pytest.raises(ValueError, match=r"\(n, classes\)"):
+        M.fidelity_by_confidence(interp[:, :1], f)
+
+
 def test_faithfulness_hand_computed():
     x = logits_for([0.7, 0.2, 0.1], [0.5, 0.25, 0.25])
     out = logits_for([0.4, 0.3, 0.3], [0.6, 0.2, 0.2])

@@ -1,0 +1,49 @@
+"""The study scripts under benchmarks/: the parts that decide what is measured on what."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from fabricated import write_wav
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_speaker_fold_holds_out_one_training_speaker_and_never_uses_the_test_speaker(tmp_path, monkeypatch):
+    for speaker in ("george", "jackson", "lucas", "nicolas", "yweweler"):
+        for digit in range(10):
+            for take in range(7):
+                write_wav(tmp_path / f"{digit}_{speaker}_{take}.wav", seconds=0.1, seed=take)
+    monkeypatch.setenv("L2I_FSDD", str(tmp_path))
+    study = _load("fsdd_speaker_fold")
+    data = study.fold_data("lucas", duration=0.2)
+    assert set(data["train"].speakers) == set(data["val"].speakers) == {"jackson", "nicolas", "yweweler"}
+    fold = data["fold"]
+    assert len(fold) == 70 and {fold.dataset.speakers[i] for i in fold.indices} == {"lucas"}
+    once, again = study.perturbed(data["val"]), study.perturbed(data["val"])
+    assert len(once) == len(data["val"]) == 150 and len(data["train"]) == 60
+    assert all(torch.equal(once[i].waveform, again[i].waveform) for i in range(len(once)))
+    assert not torch.equal(once[0].waveform, data["val"][0].waveform)
+    assert [once[i].label for i in range(len(once))] == [data["val"][i].label for i in range(len(once))]
+
+
+def test_speaker_fold_refuses_the_test_speaker():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "fsdd_speaker_fold.py"), "--folds", "george"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 2 and "training speakers" in out.stderr
