@@ -27,6 +27,10 @@ Usage::
         >> benchmarks/results/output_fidelity.jsonl   # the first rows again, on the machine of the rest
     python benchmarks/output_fidelity.py --json --slime --dataset fsdd >> benchmarks/results/output_fidelity.jsonl
     python benchmarks/output_fidelity.py --json --seeds 1 2 > benchmarks/results/output_fidelity_seeds.jsonl
+    for t in 0.05 0.1 0.2 0.3; do   # the benchmark's interpreters at other thresholds
+        python benchmarks/output_fidelity.py --json --variant 0.5 log1p 40 --threshold $t
+        python benchmarks/output_fidelity.py --json --dataset fsdd --variant 0.0 log1p 25 --threshold $t
+    done > benchmarks/results/threshold.jsonl
 
 Records without ``"dataset"`` (and the seed check) come from an earlier machine, whose training
 gives other weights from the same code and seeds (training is not bit-identical across CPUs).
@@ -82,7 +86,8 @@ def main() -> None:
         recipe = base.with_(lam_in=1.0, lam_out=lam_out, fidelity_domain=fidelity_domain, interpreter_epochs=epochs)
         t0 = time.perf_counter()
         interp = artifacts.interpreter(recipe, model, progress=not args.json)
-        variant = {"dataset": args.dataset, "lam_in": 1.0, "lam_out": lam_out, "fidelity_domain": fidelity_domain, "epochs": epochs,
+        variant = {"dataset": args.dataset, "threshold": args.threshold, "lam_in": 1.0, "lam_out": lam_out,
+                   "fidelity_domain": fidelity_domain, "epochs": epochs,
                    "val_fidelity": round(interp.history.best_val_fidelity, 4),
                    "seconds_to_load_or_train": round(time.perf_counter() - t0, 1)}
         methods = {domain: partial(interp.explain, domain=domain) for domain in DOMAINS}
