@@ -89,12 +89,14 @@ def fidelity_by_confidence(
     if any(not 0 < e < 1 for e in edges) or any(a >= b for a, b in zip(bounds, bounds[1:])):
         raise ValueError(f"edges must increase strictly between 0 and 1, got {tuple(edges)}")
     confidence = torch.softmax(classifier_logits.double(), dim=1).amax(dim=1)
-    agree = interpreter_logits.argmax(1) == classifier_logits.argmax(1)
+    # right=True: bin i holds bounds[i] <= confidence < bounds[i + 1]; a confidence of 1 lands in the last.
+    bins = torch.bucketize(confidence, torch.tensor(bounds[1:-1], dtype=confidence.dtype, device=confidence.device), right=True)
     rows = []
     for i, (low, high) in enumerate(zip(bounds, bounds[1:])):
-        inside = (confidence >= low) & ((confidence < high) if i < len(bounds) - 2 else (confidence <= high))
+        inside = bins == i
         n = int(inside.sum())
-        rows.append({"low": low, "high": high, "n": n, "fidelity": float(agree[inside].double().mean()) if n else None})
+        rows.append({"low": low, "high": high, "n": n,
+                     "fidelity": fidelity(interpreter_logits[inside], classifier_logits[inside]) if n else None})
     return rows
 
 
