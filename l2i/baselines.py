@@ -223,13 +223,15 @@ class SLIME(_SpectrogramMethod):
         return band.unsqueeze(1) * n_time + span.unsqueeze(0)
 
     def attribute(self, X: Tensor, phase: Tensor, target: Tensor, length: int) -> Tensor:
-        """Segment weights ``(batch, n_segments)`` of each item's target class."""
+        """Segment weights ``(batch, n_segments)`` of each item's target class, on ``X``'s device."""
         from captum._utils.models.linear_model import SkLearnRidge
         from captum.attr import KernelShap, Lime
 
         segments = self.segments(X.shape[-1]).to(X.device)
         weights = []
-        with frozen(self.classifier), torch.no_grad(), torch.random.fork_rng(devices=[]):
+        # The seeding below must not move the caller's random streams, the GPU's included.
+        gpus = [X.device] if X.device.type == "cuda" else []
+        with frozen(self.classifier), torch.no_grad(), torch.random.fork_rng(devices=gpus):
             for i in range(X.shape[0]):
                 torch.manual_seed(self.seed)  # the same perturbations for every clip and call
                 forward = lambda Xb, i=i: self._logits_of_spectrogram(Xb, phase[i : i + 1], length)  # noqa: E731
@@ -242,7 +244,7 @@ class SLIME(_SpectrogramMethod):
                     n_samples=self.n_samples, perturbations_per_eval=self.batch_size, return_input_shape=False,
                 )
                 weights.append(a.reshape(-1).float())
-        return torch.stack(weights)
+        return torch.stack(weights).to(X.device)  # captum's linear model answers on the CPU
 
     def explain(self, waveform: Tensor, target=None, threshold: float = 0.2, top_k: int | None = None) -> Explanation:
         """Listenable SLIME interpretations of ``(batch, samples)`` or ``(samples,)`` audio."""

@@ -34,6 +34,15 @@ _FORMAT_VERSION = 1
 _EPS = float(torch.finfo(torch.float32).eps)
 
 
+def _floor(dtype: torch.dtype) -> float:
+    """Entries below this are set to 0 after each update. Multiplicative updates drive unused
+    entries towards 0 without reaching it; in float32 they become subnormal numbers, which x86 CPUs
+    multiply many times slower (200 iterations of the scenes dictionary: 37 s instead of 7 s). At
+    the cube root of the smallest normal number (2e-13 in float32), a product of three such entries
+    is still normal, and the entries are far below what float32 resolves next to the others."""
+    return torch.finfo(dtype).tiny ** (1.0 / 3.0)
+
+
 def _beta_value(beta: float | str) -> float:
     if isinstance(beta, str):
         if beta not in _BETAS:
@@ -59,7 +68,7 @@ def beta_divergence(X: Tensor, V: Tensor, beta: float | str = 2.0) -> float:
     """
     beta = _beta_value(beta)
     X = X.double()
-    V = V.double()
+    V = V.to(X.device).double()
     if beta == 2:
         return 0.5 * float((X - V).pow(2).sum())
     V = V.clamp_min(_EPS)
@@ -96,7 +105,8 @@ def _h_update(X: Tensor, W: Tensor, H: Tensor, beta: float, sparsity: float) -> 
     gamma = _gamma(beta)
     if gamma != 1:
         ratio.pow_(gamma)
-    return H.mul_(ratio)
+    H.mul_(ratio)
+    return H.masked_fill_(H < _floor(H.dtype), 0.0)
 
 
 class _Blocks:
@@ -138,8 +148,23 @@ class _Blocks:
         if self.blocks is not None:
             yield from self.blocks
             return
+        # On a GPU, blocks the source keeps in host memory anyway (a cached FrameBlocks) are kept on
+        # the device after the first pass, when they fit, rather than copied over on every iteration
+        # (ESC-50's 1,200 training clips: 1 GB a pass, 45 s of 300 iterations on an H100).
+        kept = [] if self.device.type == "cuda" and getattr(self.source, "cache", False) else None
+        budget = torch.cuda.mem_get_info(self.device)[0] / 4 if kept is not None else 0.0
+        size = 0
         for i, block in enumerate(self.source):
-            yield self._prepare(block, f"block {i} of the data")
+            block = self._prepare(block, f"block {i} of the data")
+            if kept is not None:
+                size += 2 * block.numel() * block.element_size()  # and its transposed copy (Frobenius)
+                if size > budget:
+                    kept = None
+                else:
+                    kept.append(block)
+            yield block
+        if kept:
+            self.blocks = kept
 
 
 def _check_values(X: Tensor, name: str) -> None:
@@ -266,11 +291,12 @@ class NMF:
         return self
 
     def fit_transform(self, X: Tensor, W: Tensor | None = None, H: Tensor | None = None) -> Tensor:
-        """Fit on one tensor and return its activations ``H``: (K, frames) or (batch, K, frames)."""
+        """Fit on one tensor and return its activations ``H``: (K, frames) or (batch, K, frames), on
+        ``X``'s device (the dictionary ``W`` stays on this model's device)."""
         if not isinstance(X, Tensor):
             raise ValueError("fit_transform takes one tensor; use fit() for an iterable of blocks")
         H_blocks = self._fit(X, W, H, None)
-        H_all = H_blocks[0]
+        H_all = H_blocks[0].to(X.device)
         if X.ndim == 3:
             B, _, T = X.shape
             return H_all.reshape(self.n_components, B, T).permute(1, 0, 2).contiguous()
@@ -337,7 +363,7 @@ class NMF:
     def _fit_frobenius(self, blocks: _Blocks, W: Tensor, H_blocks: list[Tensor], sq_norm: float):
         """Frobenius MU. H is stored transposed, (frames, K), so both products with X run in the
         layouts the BLAS is fastest at; the column scaling of W is folded into K x K matrices."""
-        K, lam = self.n_components, self.sparsity
+        K, lam, floor = self.n_components, self.sparsity, _floor(self.dtype)
         Ht = [h.T.contiguous() for h in H_blocks]
         in_memory = blocks.blocks is not None
         XT_cache = [X.T.contiguous() for X in blocks] if in_memory else None
@@ -367,6 +393,7 @@ class NMF:
                 # W step: W <- W * (X H^T) / (W H H^T), with A = X H^T and B = H H^T
                 den_W = (W @ B).clamp_min_(_EPS)
                 W.mul_(A.div_(den_W))
+                W.masked_fill_(W < floor, 0.0)
                 G = W.T @ W
                 if self.normalize:
                     # Normalising W and scaling H by the norms s is folded into the H step:
@@ -385,6 +412,7 @@ class NMF:
                         den.add_(lam)
                     den.clamp_min_(_EPS)
                     h.mul_(num.div_(den))
+                    h.masked_fill_(h < floor, 0.0)
                     A.addmm_(X, h)
                     B.addmm_(h.T, h)
                 if self.normalize:
@@ -423,6 +451,7 @@ class NMF:
                 if gamma != 1:
                     ratio.pow_(gamma)
                 W.mul_(ratio)
+                W.masked_fill_(W < _floor(W.dtype), 0.0)
                 if self.normalize:
                     s = W.norm(dim=0).clamp_min_(1e-30)
                     W.div_(s)
@@ -457,7 +486,7 @@ class NMF:
         Tensor
             ``(K, frames)`` or ``(batch, K, frames)`` on ``X``'s device.
         """
-        W = self._require_fitted()
+        W = self._require_fitted().to(self.device, self.dtype)  # W may have been assigned from elsewhere
         if not isinstance(X, Tensor) or X.ndim not in (2, 3):
             raise ValueError("transform takes a tensor of shape (freq, frames) or (batch, freq, frames)")
         self._check_frequencies(X)

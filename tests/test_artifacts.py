@@ -28,7 +28,9 @@ def test_artifacts_are_cached_under_content_keys():
     # Training again as the recipe says gives the cached interpreter; another seed another one,
     # and neither is written to the cache.
     retrained = artifacts.train_interpreter(TINY, again, progress=False)
-    torch.testing.assert_close(retrained(x), interp(x), rtol=0, atol=0)
+    # Bit for bit on the CPU; on a GPU to rounding (cuDNN's convolution gradients are not deterministic).
+    exact = dict(rtol=1e-5, atol=1e-6) if torch.cuda.is_available() else dict(rtol=0, atol=0)
+    torch.testing.assert_close(retrained(x), interp(x), **exact)
     other = artifacts.train_interpreter(TINY, again, seed=1, progress=False)
     assert not torch.equal(other(x), interp(x))
     assert sorted(p.name for p in (cache_dir() / "artifacts").iterdir()) == files

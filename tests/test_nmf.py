@@ -40,7 +40,8 @@ def test_float64_follows_sklearn_iterates_exactly():
     W0, H0 = sklearn_start(X, 5)
     sk = SkNMF(5, init="custom", solver="mu", max_iter=60, tol=0)
     W_sk = sk.fit_transform(X, W=W0.copy(), H=H0.copy())
-    model = NMF(5, n_iter=60, normalize=False, dtype=torch.float64, progress=False)
+    # On the CPU: a GPU sums in another order (tests/test_cuda.py compares the two).
+    model = NMF(5, n_iter=60, normalize=False, dtype=torch.float64, device="cpu", progress=False)
     H = model.fit_transform(torch.from_numpy(X), W=torch.from_numpy(W0), H=torch.from_numpy(H0))
     np.testing.assert_allclose(model.W.numpy(), W_sk, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(H.numpy(), sk.components_, rtol=1e-9, atol=1e-12)
@@ -56,9 +57,26 @@ def test_loss_never_increases(beta):
     assert history[-1] < 0.5 * history[0]
 
 
+def test_unused_entries_become_zero_not_subnormal():
+    # Patterns on disjoint bands: every entry of W off a pattern's band, and of H off its frames,
+    # decays towards 0. In float32 such entries used to become subnormal (slow on x86 CPUs).
+    gen = torch.Generator().manual_seed(0)
+    W_true = torch.zeros(64, 4)
+    for k in range(4):
+        W_true[16 * k : 16 * (k + 1), k] = torch.rand(16, generator=gen) + 0.1
+    H_true = (torch.rand(4, 400, generator=gen) > 0.6).float() * torch.rand(4, 400, generator=gen)
+    X = W_true @ H_true
+    model = NMF(4, n_iter=400, device="cpu", progress=False)
+    H = model.fit_transform(X)
+    tiny = torch.finfo(torch.float32).tiny
+    for name, M in (("W", model.W), ("H", H), ("transform", model.transform(X, n_iter=400))):
+        assert not ((M > 0) & (M < tiny)).any(), name
+    assert beta_divergence(X, model.reconstruct(H)) < 1e-3 * beta_divergence(X, torch.full_like(X, float(X.mean())))
+
+
 def test_dictionary_columns_have_unit_norm():
     model = NMF(6, n_iter=30, progress=False).fit(torch.from_numpy(spectrogram_like()).float())
-    torch.testing.assert_close(model.W.norm(dim=0), torch.ones(6))
+    torch.testing.assert_close(model.W.norm(dim=0).cpu(), torch.ones(6))
     assert (model.W >= 0).all()
 
 
