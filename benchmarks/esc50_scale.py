@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--classifier-epochs", type=int, default=3)
     parser.add_argument("--interpreter-epochs", type=int, default=2)
     parser.add_argument("--eval-clips", type=int, default=4, help="clips per evaluation set for the per-method timing")
+    parser.add_argument("--slime-samples", type=int, default=1000, help="SLIME's samples per explanation (1000: the chapter's)")
     parser.add_argument("--workdir", type=Path, default=None, help="where the clips and the cache go (default: a temporary folder)")
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     args = parser.parse_args()
@@ -102,6 +103,7 @@ def main() -> None:
     say = (lambda *a: None) if args.json else print
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out = {
+        "slime_samples": args.slime_samples,
         "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine(),
         "cpu_cores": os.cpu_count(), "torch": torch.__version__,
         "classes": args.classes, "clips": args.classes * args.clips_per_class,
@@ -149,7 +151,7 @@ def main() -> None:
 
     model.to(device)
     sets = evaluation_sets(data["test"], n=args.eval_clips)
-    methods = baselines.methods(l2i, input_fidelity=l2i_in)
+    methods = baselines.methods(l2i, input_fidelity=l2i_in, slime_samples=args.slime_samples)
     per_method = {}
     t = time.perf_counter()
     for set_name, subset in sets.items():

@@ -67,9 +67,10 @@ def test_interpreter_follows_its_classifier_and_loads_on_the_cpu(data, tmp_path)
     f_cpu = copy.deepcopy(f).cpu()
     on_cpu = Interpreter.load(interp.save(tmp_path / "interp.pt"), f_cpu)
     e_cpu = on_cpu.explain(x, threshold=0.1)
+    # cuDNN convolutions use TF32 by default: about 1e-3 relative, not the CPU's float32 rounding.
     assert torch.equal(e_cpu.target.cpu(), e_gpu.target.cpu())
-    torch.testing.assert_close(e_cpu.relevance, e_gpu.relevance.cpu(), atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(e_cpu.audio, e_gpu.audio.cpu(), atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(e_cpu.relevance, e_gpu.relevance.cpu(), atol=3e-3, rtol=1e-2)
+    torch.testing.assert_close(e_cpu.audio, e_gpu.audio.cpu(), atol=3e-3, rtol=1e-2)
 
 
 def test_baselines_run_on_the_gpu_and_agree_with_the_cpu(data):

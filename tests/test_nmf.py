@@ -87,8 +87,8 @@ def test_sparsity_makes_activations_sparser():
     h_dense, h_sparse = dense.fit_transform(X), sparse.fit_transform(X)
     assert h_sparse.sum() < 0.8 * h_dense.sum()
     # The objective includes the penalty.
-    W, H = sparse.W, h_sparse
-    expected = beta_divergence(X, W @ H) + 2.0 * float(H.sum())
+    H = h_sparse  # on X's device; the dictionary may be on a GPU, so reconstruct() multiplies
+    expected = beta_divergence(X, sparse.reconstruct(H)) + 2.0 * float(H.sum())
     assert abs(sparse.loss_history[-1] - expected) / expected < 1e-3
 
 

@@ -1,6 +1,7 @@
 """The study scripts under benchmarks/: the parts that decide what is measured on what."""
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,24 @@ def test_speaker_fold_refuses_the_test_speaker():
         capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 2 and "training speakers" in out.stderr
+
+
+def test_esc50_scale_fabricates_esc50s_layout_and_sizes(tmp_path):
+    from l2i.datasets import ESC50
+
+    root = _load("esc50_scale").fabricate(tmp_path / "esc50", n_classes=3, clips_per_class=5, seconds=0.5)
+    splits = {s: ESC50(s, root=root, download=False) for s in ("train", "val", "test")}
+    assert {s: len(d) for s, d in splits.items()} == {"train": 9, "val": 3, "test": 3}
+    assert splits["train"].classes == ("class00", "class01", "class02")
+    x = splits["test"][0].waveform
+    assert x.shape == (22050,) and 0 < float(x.abs().max()) <= 1
+
+
+def test_nmf_paths_floor_case_leaves_no_subnormal_entries():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "nmf_paths.py"), "--json", "--repeats", "1", "--iterations", "20", "--no-gpu"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    floor = json.loads(out)["floor"]
+    assert floor["iterations"] == 20 and floor["floor_on_subnormal_W_entries"] == 0
+    assert floor["floor_on_s"] > 0 and floor["floor_off_s"] > 0 and "resident" not in json.loads(out)
