@@ -54,8 +54,11 @@ def _write_clip(args) -> None:
     sf.write(path, clip.astype(np.float32), rate, subtype="PCM_16")
 
 
-def fabricate(root: Path, n_classes: int, clips_per_class: int, rate: int = 44100, seconds: float = 5.0) -> Path:
-    """ESC-50's layout under ``root``: ``meta/esc50.csv`` and ``audio/{fold}-{id}-A-{target}.wav``."""
+def fabricate(
+    root: Path, n_classes: int, clips_per_class: int, rate: int = 44100, seconds: float = 5.0, workers: int | None = None
+) -> Path:
+    """ESC-50's layout under ``root``: ``meta/esc50.csv`` and ``audio/{fold}-{id}-A-{target}.wav``,
+    written by ``workers`` processes (default: up to 16; 1 writes them in this process)."""
     (root / "audio").mkdir(parents=True, exist_ok=True)
     (root / "meta").mkdir(exist_ok=True)
     rows, jobs = [], []
@@ -66,8 +69,13 @@ def fabricate(root: Path, n_classes: int, clips_per_class: int, rate: int = 4410
             rows.append({"filename": name, "fold": fold, "target": target, "category": f"class{target:02d}",
                          "esc10": target < 10, "src_file": 1000 * target + i, "take": "A"})
             jobs.append((root / "audio" / name, target, n_classes, rate, seconds, 1000 * target + i))
-    with ProcessPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
-        list(pool.map(_write_clip, jobs, chunksize=16))
+    workers = min(16, os.cpu_count() or 1) if workers is None else workers
+    if workers <= 1:
+        for job in jobs:
+            _write_clip(job)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(_write_clip, jobs, chunksize=16))
     with open(root / "meta" / "esc50.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

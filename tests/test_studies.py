@@ -53,7 +53,7 @@ def test_speaker_fold_refuses_the_test_speaker():
 def test_esc50_scale_fabricates_esc50s_layout_and_sizes(tmp_path):
     from l2i.datasets import ESC50
 
-    root = _load("esc50_scale").fabricate(tmp_path / "esc50", n_classes=3, clips_per_class=5, seconds=0.5)
+    root = _load("esc50_scale").fabricate(tmp_path / "esc50", n_classes=3, clips_per_class=5, seconds=0.5, workers=1)
     splits = {s: ESC50(s, root=root, download=False) for s in ("train", "val", "test")}
     assert {s: len(d) for s, d in splits.items()} == {"train": 9, "val": 3, "test": 3}
     assert splits["train"].classes == ("class00", "class01", "class02")
