@@ -242,10 +242,12 @@ def _interpreter_augment(recipe: Recipe):
 def train_interpreter(recipe: Recipe, model: MelCNN, nmf: NMF | None = None, seed: int | None = None, progress: bool = True) -> Interpreter:
     """An L2I interpreter of ``model`` trained as the recipe says, not cached: the recipe's
     dictionary unless ``nmf`` is given, the recipe's seed unless ``seed`` is (for studies over
-    training seeds). Trained on the GPU when there is one, returned on the CPU."""
+    training seeds). Trained on the GPU when there is one and returned on the CPU; ``model`` is put
+    back on the device it came from."""
     seed = recipe.seed if seed is None else int(seed)
     data = datasets(recipe)
     nmf = dictionary(recipe, progress) if nmf is None else nmf
+    home = next(model.parameters()).device
     model.to("cuda" if torch.cuda.is_available() else "cpu")  # the interpreter follows its classifier
     torch.manual_seed(seed)
     interp = Interpreter(model, list(recipe.layers), nmf, classes=tuple(data["train"].classes))
@@ -255,7 +257,7 @@ def train_interpreter(recipe: Recipe, model: MelCNN, nmf: NMF | None = None, see
         augment=_interpreter_augment(recipe),
         seed=seed, progress=progress,
     )
-    model.cpu()
+    model.to(home)
     interp.cpu()
     return interp
 

@@ -117,6 +117,12 @@ class MelCNN(nn.Module):
         return x
 
     def forward(self, waveform: Tensor) -> Tensor:
+        """Logits ``(batch, classes)`` of waveforms ``(batch, samples)`` or ``(samples,)``."""
+        if waveform.ndim not in (1, 2):
+            raise ValueError(
+                f"MelCNN takes (samples,) or (batch, samples) waveforms, got shape {tuple(waveform.shape)}: "
+                "mix channels down first (waveform.mean(dim=-2))"
+            )
         if waveform.ndim == 1:
             waveform = waveform.unsqueeze(0)
         h = self.norm(self.features(waveform))

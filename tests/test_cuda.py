@@ -106,3 +106,17 @@ def test_nmf_results_follow_the_input_and_streamed_blocks_stay_on_the_gpu(data):
     streamed = NMF(6, n_iter=40, device="cuda", progress=False).fit(blocks)
     whole = NMF(6, n_iter=40, device="cuda", progress=False).fit(blocks.frames())
     torch.testing.assert_close(streamed.W, whole.W, atol=1e-4, rtol=1e-3)
+
+
+def test_train_interpreter_puts_the_classifier_back_where_it_was():
+    from l2i import artifacts
+
+    tiny = artifacts.Recipe(
+        "scenes", n_per_class=2, n_components=8, nmf_iter=5, classifier_width=4, classifier_epochs=1,
+        interpreter_epochs=1, layers=("block3", "block4"),
+    )
+    model, _ = artifacts.classifier(tiny, progress=False)
+    model.cuda()
+    interp = artifacts.train_interpreter(tiny, model, progress=False)
+    assert next(model.parameters()).device.type == "cuda"
+    assert all(p.device.type == "cpu" for p in interp.parameters())

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from l2i.audio import rms
-from l2i.models import mix_pairs
+from l2i.models import MelCNN, mix_pairs
 
 
 def _clips(batch: int = 4, n: int = 800) -> torch.Tensor:
@@ -47,6 +47,8 @@ def test_bad_arguments_are_named():
         mix_pairs(_clips(), g, snr_db=(5.0, -5.0))
     with pytest.raises(ValueError, match=r"\(batch, samples\)"):
         mix_pairs(_clips()[None], g)
+    with pytest.raises(ValueError, match=r"mix channels down"):
+        MelCNN(3)(_clips()[:, None].expand(-1, 2, -1))  # (batch, channels, samples)
 
 
 def test_pooling_without_gradients_gives_max_pool2d_values():
