@@ -144,16 +144,14 @@ def main() -> None:
     out["classifier_val_accuracy"] = history.best_val_accuracy
     say(f"classifier {seconds['classifier_per_epoch']:.1f} s / epoch")
 
+    interpreters = {}
     for name, r in (("interpreter", recipe), ("interpreter_input_fidelity", recipe.with_(lam_in=1.0))):
         t = time.perf_counter()
-        interp = artifacts.interpreter(r, model)
+        interpreters[name] = artifacts.interpreter(r, model)
         _sync()
         seconds[f"{name}_per_epoch"] = (time.perf_counter() - t) / args.interpreter_epochs
         say(f"{name} {seconds[f'{name}_per_epoch']:.1f} s / epoch")
-        if name == "interpreter":
-            l2i = interp
-        else:
-            l2i_in = interp
+    l2i, l2i_in = interpreters["interpreter"], interpreters["interpreter_input_fidelity"]
     if device == "cuda":
         out["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
 
