@@ -3,15 +3,16 @@
 Book: every chapter from "Training the classifier" on. A :class:`Recipe` names everything that
 determines an artifact: data, sizes, epochs, loss weights, seed. Each artifact is stored under
 ``cache_dir()/artifacts/<stage>-<key>`` where the key hashes the recipe fields that stage depends
-on (and the stages before it), the l2i version and a hash of its source code, so chapters share
-what one of them trained, a changed setting or changed code never reuses a stale artifact, and an
-empty cache is rebuilt on demand.
+on (and the stages before it), the l2i version and a hash of its source code (without docstrings
+and comments, which change no number), so chapters share what one of them trained, a changed
+setting or changed code never reuses a stale artifact, and an empty cache is rebuilt on demand.
 
 The knobs for scaling up (more components, more epochs, a GPU) are the fields of :class:`Recipe`.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
@@ -155,8 +156,29 @@ def _code_version() -> str:
     digest = hashlib.sha256()
     for name in _TRAINING_MODULES:
         path = Path(__file__).parent / f"{name}.py"
-        digest.update(name.encode() + path.read_bytes())
+        digest.update(name.encode() + _code_digest(path.read_text(encoding="utf-8")))
     return digest.hexdigest()[:12]
+
+
+def _code_digest(source: str) -> bytes:
+    """What of a module's ``source`` decides what it computes: its syntax tree without docstrings.
+
+    Comments, docstrings, blank lines and line breaks leave the digest unchanged (so fixing a
+    docstring does not retrain every artifact); any change to a statement or an expression changes
+    it. The tree's text is Python's own (``ast.dump``), so another Python version may give another
+    digest, and then retrains: never a stale reuse."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).digest()
 
 
 def _key(recipe: Recipe, stage: str) -> str:

@@ -115,3 +115,16 @@ def test_recipe_mixing_share_is_checked_and_builds_the_augmentation():
     both = artifacts._interpreter_augment(TINY.with_(interpreter_mix=1.0, interpreter_augment=True))
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     torch.testing.assert_close(both(x, g1), mix_pairs(perturb(x, g2), g2, p=1.0))
+
+
+def test_code_digest_ignores_docstrings_and_comments_but_not_code():
+    digest = artifacts._code_digest
+    base = 'def f(x):\n    """Doc."""\n    return x + 1\n'
+    assert digest(base) == digest('def f(x):\n    """Another doc."""\n    # why\n\n    return x + 1  # note\n')
+    assert digest(base) == digest("def f(x):\n    return (x\n            + 1)\n")
+    assert digest('"""Module doc."""\nclass A:\n    """A."""\n') == digest("class A:\n    pass\n")
+    assert digest(base) != digest('def f(x):\n    """Doc."""\n    return x + 2\n')
+    assert digest(base) != digest('def f(x):\n    """Doc."""\n    return "x + 1"\n')
+    # A string statement after the first is code as far as the digest knows: kept.
+    assert digest(base) != digest('def f(x):\n    """Doc."""\n    "later"\n    return x + 1\n')
+
