@@ -69,3 +69,24 @@ def test_nmf_paths_floor_case_leaves_no_subnormal_entries():
     floor = json.loads(out)["floor"]
     assert floor["iterations"] == 20 and floor["floor_on_subnormal_W_entries"] == 0
     assert floor["floor_on_s"] > 0 and floor["floor_off_s"] > 0 and "resident" not in json.loads(out)
+
+
+def test_classifier_fold_equalizer_is_a_bounded_smooth_gain():
+    study = _load("fsdd_classifier_fold")
+    x = torch.randn(3, 800, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(study.random_equalizer(x, torch.Generator().manual_seed(1), max_db=0.0), x, atol=1e-5)
+    once = study.random_equalizer(x, torch.Generator().manual_seed(1))
+    assert once.shape == x.shape and torch.equal(once, study.random_equalizer(x, torch.Generator().manual_seed(1)))
+    # Gain per frequency bin: within +-(6 dB tilt + 3 bumps of 6 dB) and the same smooth curve for a
+    # clip whatever its content.
+    gain = (torch.fft.rfft(once, dim=-1).abs() / torch.fft.rfft(x, dim=-1).abs()).log10() * 20
+    assert gain.abs().max() <= 24.0 + 1e-3 and gain.std(dim=1).min() > 0.1
+    assert (gain[:, 1:] - gain[:, :-1]).abs().max() < 0.5
+
+
+def test_classifier_fold_refuses_the_test_speaker():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "fsdd_classifier_fold.py"), "--folds", "george"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 2 and "training speakers" in out.stderr

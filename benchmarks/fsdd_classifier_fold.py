@@ -1,0 +1,155 @@
+"""Would another training recipe lift the FSDD classifier on an unseen speaker? A study on held-out
+*training* speakers.
+
+The book's FSDD classifier is right on 0.99 of the training speakers' validation takes and on 0.84
+of the unseen test speaker's clips (george; 33 of his 50 "six" are heard as "eight"), short of the
+0.90 the project aims for. Choosing a remedy by george would tune on the test set, so, as in
+``fsdd_speaker_fold.py``, george is left out entirely: the classifier is trained on three of the four
+training speakers (model selection on their validation takes) and scored on the fourth.
+
+Each variant changes one thing in the book's recipe (``MelCNN`` width 16, 25 epochs, Adam 1e-3 with
+a cosine schedule, batches through ``l2i.models.perturb``):
+
+- ``base``: the book's recipe;
+- ``eq``, ``eq12``: each clip, after ``perturb``, through a random smooth filter (a tilt across the
+  band and three bumps, up to 6 or 12 dB), like another microphone or room;
+- ``noise``: white noise at 5 to 50 dB SNR on top (``perturb`` alone adds 20 to 50 dB);
+- ``eq+noise``: both;
+- ``mixup``: pairs of clips and their one-hot targets mixed with a Beta(0.4, 0.4) weight;
+- ``ema``: the exponential moving average of the weights (0.995 per step) is what is validated
+  and kept;
+- ``w32``: twice the channels; ``e40``: 40 epochs.
+
+Printed per variant, fold and seed: the held-out speaker's accuracy at the epoch selected on
+validation (what a user would ship) and its mean over the last five epochs (less sensitive to which
+epoch selection lands on); the last line averages them over folds and seeds. About 2.5 minutes per
+run on 2 CPU cores (w32 and e40 longer).
+
+Usage::
+
+    python benchmarks/fsdd_classifier_fold.py --variants base eq --folds lucas nicolas --seeds 0 1 \
+        > benchmarks/results/fsdd_classifier_fold.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from fsdd_speaker_fold import fold_data, training_speakers
+from l2i.audio import rms
+from l2i.datasets import collate
+from l2i.models import MelCNN, accuracy, perturb
+
+VARIANTS = ("base", "eq", "eq12", "noise", "eq+noise", "mixup", "ema", "w32", "e40")
+
+
+def random_equalizer(x: Tensor, generator: torch.Generator, max_db: float = 6.0) -> Tensor:
+    """Each clip of ``x`` ``(batch, samples)`` through a random smooth gain curve: a tilt of up to
+    ``max_db`` at the band edges plus three Gaussian bumps (a tenth of the band wide) of up to
+    ``max_db`` each, applied in the frequency domain of the whole clip."""
+    batch, n = x.shape
+    spectrum = torch.fft.rfft(x, dim=-1)
+    f = torch.linspace(0, 1, spectrum.shape[-1])
+    r = torch.rand(batch, 7, generator=generator)
+    gain_db = (r[:, :1] * 2 - 1) * max_db * (f - 0.5)[None] * 2
+    for k in range(3):
+        centre, height = r[:, 1 + 2 * k : 2 + 2 * k], (r[:, 2 + 2 * k : 3 + 2 * k] * 2 - 1) * max_db
+        gain_db = gain_db + height * torch.exp(-(((f[None] - centre) / 0.08) ** 2))
+    return torch.fft.irfft(spectrum * 10 ** (gain_db / 20), n=n, dim=-1)
+
+
+def add_noise(x: Tensor, generator: torch.Generator, snr_db: tuple[float, float] = (5.0, 50.0)) -> Tensor:
+    """White noise at an SNR drawn per clip, uniformly in ``snr_db``."""
+    low, high = snr_db
+    snr = low + (high - low) * torch.rand(x.shape[0], 1, generator=generator)
+    return x + torch.randn(x.shape, generator=generator) * rms(x).unsqueeze(1) * 10 ** (-snr / 20)
+
+
+def run(variant: str, fold: str, seed: int = 0, epochs: int = 25) -> dict:
+    """Train the variant on the three other training speakers; score ``fold`` every epoch."""
+    data = fold_data(fold, duration=1.0)
+    parts = set(variant.split("+"))
+    epochs = 40 if "e40" in parts else epochs
+    torch.manual_seed(seed)
+    model = MelCNN(10, 8000, width=32 if "w32" in parts else 16)
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(data["train"], batch_size=32, shuffle=True, collate_fn=collate, generator=generator)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    ema = None
+    if "ema" in parts:
+        ema = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(0.995), use_buffers=True
+        )
+    best_val, selected, curve = -1.0, 0, []
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        for batch in loader:
+            x, y = perturb(batch.waveforms, generator), batch.labels
+            if "eq" in parts:
+                x = random_equalizer(x, generator)
+            if "eq12" in parts:
+                x = random_equalizer(x, generator, 12.0)
+            if "noise" in parts:
+                x = add_noise(x, generator)
+            target = F.one_hot(y, 10).float()
+            if "mixup" in parts:
+                weight = torch.distributions.Beta(0.4, 0.4).sample((x.shape[0], 1))
+                partner = torch.randperm(x.shape[0], generator=generator)
+                x = weight * x + (1 - weight) * x[partner]
+                target = weight * target + (1 - weight) * target[partner]
+            loss = -(target * F.log_softmax(model(x), 1)).sum(1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
+        schedule.step()
+        scored = ema.module if ema is not None else model
+        val, held = accuracy(scored, data["val"]), accuracy(scored, data["fold"])
+        curve.append((round(val, 3), round(held, 3)))
+        if val >= best_val:  # ties: the later epoch, as train_classifier does
+            best_val, selected = val, epoch
+    held_out = [c[1] for c in curve]
+    return {
+        "variant": variant, "fold": fold, "seed": seed, "val": best_val, "selected_epoch": selected,
+        "fold_accuracy": held_out[selected], "fold_accuracy_last5": round(sum(held_out[-5:]) / 5, 3),
+        "seconds": round(time.perf_counter() - start, 1), "curve": curve,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variants", nargs="+", default=["base", "eq"], choices=VARIANTS)
+    parser.add_argument("--folds", nargs="+", default=["lucas", "nicolas"], help="training speakers to hold out, one at a time")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    args = parser.parse_args()
+    speakers = training_speakers()
+    bad = set(args.folds) - set(speakers)
+    if bad:
+        parser.error(f"--folds takes training speakers ({', '.join(speakers)}), not {sorted(bad)}")
+    summary = defaultdict(list)
+    for seed in args.seeds:
+        for variant in args.variants:
+            for fold in args.folds:
+                row = run(variant, fold, seed)
+                summary[variant].append((row["fold_accuracy"], row["fold_accuracy_last5"]))
+                print(json.dumps(row), flush=True)
+    print(json.dumps({"mean over folds and seeds": {
+        v: {"selected": round(sum(a for a, _ in rows) / len(rows), 3), "last5": round(sum(b for _, b in rows) / len(rows), 3), "runs": len(rows)}
+        for v, rows in summary.items()
+    }}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
