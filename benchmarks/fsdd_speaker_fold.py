@@ -62,6 +62,14 @@ def training_speakers() -> list[str]:
     return sorted(set(FSDD("train").speakers))
 
 
+def check_folds(parser: argparse.ArgumentParser, folds: list[str]) -> None:
+    """Stop with a usage error unless every fold is a training speaker (never the test speaker)."""
+    speakers = training_speakers()
+    bad = set(folds) - set(speakers)
+    if bad:
+        parser.error(f"--folds takes training speakers ({', '.join(speakers)}), not {sorted(bad)}")
+
+
 def fold_data(speaker: str, duration: float) -> dict:
     held = ("george", speaker)
     test = FSDD("test", test_speakers=held, duration=duration)
@@ -121,10 +129,7 @@ def main() -> None:
     parser.add_argument("--folds", nargs="+", default=["lucas", "nicolas"], help="training speakers to hold out, one at a time")
     parser.add_argument("--epochs", nargs="+", type=int, default=[artifacts.DIGITS.interpreter_epochs])
     args = parser.parse_args()
-    speakers = training_speakers()
-    bad = set(args.folds) - set(speakers)
-    if bad:
-        parser.error(f"--folds takes training speakers ({', '.join(speakers)}), not {sorted(bad)}")
+    check_folds(parser, args.folds)
     start = time.perf_counter()
     for speaker in args.folds:
         for row in run_fold(speaker, args.epochs, progress=not args.json):
