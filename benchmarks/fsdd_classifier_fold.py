@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader
 
 from fsdd_speaker_fold import check_folds, fold_data
 from l2i import artifacts
-from l2i.audio import rms
+from l2i.audio import white_noise
 from l2i.datasets import collate
 from l2i.models import MelCNN, accuracy, perturb
 
@@ -75,7 +75,7 @@ def add_noise(x: Tensor, generator: torch.Generator, snr_db: tuple[float, float]
     """White noise at an SNR drawn per clip, uniformly in ``snr_db``."""
     low, high = snr_db
     snr = low + (high - low) * torch.rand(x.shape[0], 1, generator=generator)
-    return x + torch.randn(x.shape, generator=generator) * rms(x).unsqueeze(1) * 10 ** (-snr / 20)
+    return x + white_noise(x, snr, generator)
 
 
 def run(variant: str, fold: str, seed: int = 0) -> dict:

@@ -5,6 +5,7 @@ Parekh et al., NeurIPS 2022). The package mirrors the book's chapters:
 
 * :mod:`l2i.audio` -- loading, the log1p spectrogram ``X`` and its inverse, mixing ("Listening to the data")
 * :mod:`l2i.datasets` -- synthetic sound scenes, FSDD, ESC-50, your own folders ("Listening to the data")
+* :mod:`l2i.downloads` -- the cache directory, checked downloads, archives put in place atomically
 * :mod:`l2i.nmf` -- the dictionary ``W`` by NMF, on the GPU when there is one ("Learning the dictionary")
 * :mod:`l2i.models` -- a reference classifier and its training loop ("Training the classifier")
 * :mod:`l2i.interpreter`, :mod:`l2i.explanation` -- L2I itself ("Training the interpreter",

@@ -23,7 +23,8 @@ import torch
 
 from . import __version__
 from .audio import Spectrogram
-from .datasets import ESC50, FSDD, SyntheticScenes, cache_dir
+from .datasets import ESC50, FSDD, SyntheticScenes
+from .downloads import cache_dir
 from .explanation import check_domain
 from .interpreter import Interpreter
 from .models import MelCNN, TrainingHistory, mix_pairs, perturb, train_classifier
@@ -148,9 +149,10 @@ _DEPENDS = {"dictionary": ("data",), "classifier": ("data",), "interpreter": ("d
 
 # The modules that decide what training produces. Evaluation, baselines, plots and widgets are left
 # out on purpose: changing how an artifact is measured or shown does not make it stale.
+# downloads is counted with training: how an archive is unpacked decides which files are read.
 _TRAINING_MODULES = (
-    "__init__", "artifacts", "audio", "datasets", "explanation", "interpreter", "models", "nmf",
-    "persistence", "scenes",
+    "__init__", "artifacts", "audio", "datasets", "downloads", "explanation", "interpreter", "models",
+    "nmf", "persistence", "scenes",
 )
 _MEASUREMENT_MODULES = ("baselines", "metrics", "plotting", "widgets")
 

@@ -34,6 +34,7 @@ __all__ = [
     "scale_to_snr",
     "mix_at_snr",
     "rms",
+    "white_noise",
 ]
 
 
@@ -187,6 +188,17 @@ class Spectrogram(nn.Module):
 def rms(waveform: Tensor) -> Tensor:
     """Root mean square over the last axis: ``(..., samples) -> (...)``."""
     return waveform.pow(2).mean(dim=-1).sqrt()
+
+
+def white_noise(like: Tensor, snr_db: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """White Gaussian noise shaped like ``like`` ``(batch, samples)``, each row ``snr_db``
+    ``(batch, 1)`` dB below that row's RMS.
+
+    The level is set from the noise's expected power, not the power of the draw (cheaper than
+    :func:`scale_to_snr`, and off by a small fraction of a dB for clips of a second); used to
+    perturb training clips (:func:`l2i.models.perturb`).
+    """
+    return torch.randn(like.shape, generator=generator, dtype=like.dtype) * rms(like).unsqueeze(-1) * 10 ** (-snr_db / 20)
 
 
 def as_batch(waveform: Tensor, name: str = "waveform") -> Tensor:

@@ -7,23 +7,16 @@ Every dataset is a ``torch.utils.data.Dataset`` whose items are :class:`Example`
 and ``sources`` is ``(n_sources, samples)`` where the clean sources are known (mixtures), else
 ``None``. :func:`collate` batches them for a ``DataLoader``.
 
-Downloads and extracted archives live in the cache directory, ``$L2I_CACHE`` or ``~/.cache/l2i``;
-they are written to a temporary name and moved into place only when complete, and nothing is
-ever written into a folder that is read from.
+Downloads and extracted archives live in the cache directory, ``$L2I_CACHE`` or ``~/.cache/l2i``
+(:mod:`l2i.downloads`); they are written to a temporary name and moved into place only when
+complete, and nothing is ever written into a folder that is read from.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import re
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
-import zipfile
-import tarfile
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
@@ -31,18 +24,15 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from . import scenes
 from .audio import fit_length, load, mix_at_snr, scale_to_snr
-from .persistence import atomic_path
+from .downloads import cache_dir, download, install_from_archive
 
 __all__ = [
     "Example",
     "Batch",
     "collate",
-    "cache_dir",
-    "download",
     "SyntheticScenes",
     "NoisyClips",
     "NOISE",
@@ -95,79 +85,6 @@ def collate(examples: Sequence[Example]) -> Batch:
         sources = torch.stack([fit_length(e.sources, n) for e in examples])
         source_labels = torch.tensor([list(e.source_labels) for e in examples])
     return Batch(waveforms, lengths, rates.pop(), labels, sources, source_labels)
-
-
-def cache_dir() -> Path:
-    """Where downloads and caches go: ``$L2I_CACHE`` or ``~/.cache/l2i``."""
-    return Path(os.environ.get("L2I_CACHE", Path.home() / ".cache" / "l2i")).expanduser()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def download(url: str, path: str | os.PathLike, sha256: str | None = None, progress: bool = True) -> Path:
-    """Download ``url`` to ``path`` atomically, checking ``sha256`` when given.
-
-    An existing file with the right checksum is reused. A failed or mismatching download leaves
-    nothing behind.
-    """
-    path = Path(path)
-    if path.is_file() and (sha256 is None or _sha256(path) == sha256):
-        return path
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=60)
-            except (urllib.error.URLError, OSError) as err:
-                raise RuntimeError(
-                    f"could not download {url} ({err}). Check the network, or download the file by "
-                    f"hand and put it at {path}"
-                ) from err
-            with response:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=path.name, disable=not progress) as bar:
-                    for chunk in iter(lambda: response.read(1 << 20), b""):
-                        out.write(chunk)
-                        bar.update(len(chunk))
-        if sha256 is not None:
-            got = _sha256(tmp)
-            if got != sha256:
-                raise ValueError(
-                    f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}. The download is "
-                    "corrupt or the file changed upstream; nothing was kept, try again"
-                )
-    return path
-
-
-def _extract(archive: Path, dest: Path) -> Path:
-    """Unpack a zip or tar archive into ``dest`` atomically (into a temporary folder, then moved)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".extract-"))
-    try:
-        try:
-            if zipfile.is_zipfile(archive):
-                with zipfile.ZipFile(archive) as zf:
-                    bad = zf.testzip()
-                    if bad is not None:
-                        raise ValueError(f"{archive} is damaged (bad member {bad}): delete it and download again")
-                    zf.extractall(tmp)
-            else:
-                with tarfile.open(archive) as tf:
-                    tf.extractall(tmp, filter="data")
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
-            raise ValueError(f"{archive} is not a readable archive ({err}): delete it and download again") from err
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return dest
 
 
 def _repo_shared() -> Path:
@@ -505,14 +422,10 @@ class FSDD(_FileDataset):
                 f"{cache_dir() / 'fsdd'}): pass root=..., or download=True to fetch the public release"
             )
         archive = download(FSDD_URL, cache_dir() / "downloads" / "fsdd-v1.0.10.zip")
-        extracted = _extract(archive, cache_dir() / "fsdd" / ".release")
-        recordings = next(extracted.glob("*/recordings"), None)
-        if recordings is None:
-            raise ValueError(f"the FSDD archive {archive} has no recordings folder: delete it and retry")
-        target = cache_dir() / "fsdd" / "recordings"
-        os.replace(recordings, target)
-        shutil.rmtree(extracted)
-        return target
+        return install_from_archive(
+            archive, cache_dir() / "fsdd" / "recordings", lambda staging: next(staging.glob("*/recordings"), None),
+            what="FSDD's recordings folder",
+        )
 
 
 class ESC50(_FileDataset):
@@ -608,21 +521,12 @@ class ESC50(_FileDataset):
                 f"ESC-50 not found in {target}: pass root=..., set $L2I_ESC50, or download=True"
             )
         archive = download(url, cache_dir() / "downloads" / "ESC-50-master.zip", sha256=sha256)
-        staging = _extract(archive, cache_dir() / ".esc50-staging")
-        try:
+        def find(staging: Path) -> Path | None:
             inner = next((p.parent.parent for p in staging.glob("*/meta/esc50.csv")), None)
-            if inner is None and (staging / "meta" / "esc50.csv").is_file():
-                inner = staging
-            if inner is None:
-                raise ValueError(f"{archive} does not hold meta/esc50.csv: it is not the ESC-50 archive")
-            cls.read_meta(inner)  # complete before it is put in place
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(inner, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging)
-        return target
+            return staging if inner is None and (staging / "meta" / "esc50.csv").is_file() else inner
+
+        # read_meta checks it is complete before it is put in place
+        return install_from_archive(archive, target, find, what="meta/esc50.csv (it is not the ESC-50 archive)", check=cls.read_meta)
 
 
 class AudioFolder(_FileDataset):

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .audio import check_waveform, fit_length, resample, rms, scale_to_snr
+from .audio import check_waveform, fit_length, resample, scale_to_snr, white_noise
 from .datasets import collate
 
 __all__ = ["MelCNN", "MaxPool2x2", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets", "perturb", "mix_pairs"]
@@ -169,8 +169,7 @@ def perturb(waveforms: Tensor, generator: torch.Generator) -> Tensor:
     out = torch.stack(out)
     gain = 10 ** ((r[:, 2:3] * 12 - 6) / 20)
     noise_db = 20 + 30 * r[:, 3:4]
-    noise = torch.randn(out.shape, generator=generator) * rms(out).unsqueeze(1) * 10 ** (-noise_db / 20)
-    return ((out + noise) * gain).clamp(-1, 1)
+    return ((out + white_noise(out, noise_db, generator)) * gain).clamp(-1, 1)
 
 
 def mix_pairs(

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from l2i import artifacts
-from l2i.datasets import Mixtures, cache_dir
+from l2i.datasets import Mixtures
+from l2i.downloads import cache_dir
 from l2i.metrics import evaluate
 from l2i.models import mix_pairs, perturb
 

@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from l2i.audio import Spectrogram, check_waveform, fit_length, load, mix_at_snr, resample, rms, save, scale_to_snr
+from l2i.audio import Spectrogram, check_waveform, fit_length, load, mix_at_snr, resample, rms, save, scale_to_snr, white_noise
 
 
 @pytest.mark.parametrize("n_fft,hop", [(256, 64), (1024, 512), (512, None)])
@@ -145,3 +145,14 @@ def test_save_round_trip_and_is_atomic(tmp_path):
 def test_check_waveform_accepts_good_input():
     x = torch.randn(2, 100)
     assert check_waveform(x) is x
+
+
+def test_white_noise_sits_at_the_asked_level_below_each_row():
+    clips = torch.stack([torch.sin(torch.arange(16000) * 0.05), 0.01 * torch.ones(16000)])
+    snr = torch.tensor([[10.0], [30.0]])
+    noise = white_noise(clips, snr, torch.Generator().manual_seed(0))
+    assert noise.shape == clips.shape
+    measured = 20 * torch.log10(rms(clips) / rms(noise))
+    assert torch.allclose(measured, snr.squeeze(1), atol=0.2)  # nominal level: within 0.2 dB at 16000 samples
+    again = white_noise(clips, snr, torch.Generator().manual_seed(0))
+    assert torch.equal(noise, again)

@@ -7,7 +7,8 @@ from torch.utils.data import DataLoader
 
 from fabricated import fabricate_esc50, fabricate_fsdd_release, fsdd_available, write_wav
 from l2i.audio import rms
-from l2i.datasets import ESC50, FSDD, AudioFolder, Mixtures, SyntheticScenes, cache_dir, collate, download
+from l2i.datasets import ESC50, FSDD, AudioFolder, Mixtures, SyntheticScenes, collate
+from l2i.downloads import cache_dir, download
 
 
 def test_synthetic_scenes_are_deterministic_balanced_and_in_range():
