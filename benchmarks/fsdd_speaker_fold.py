@@ -100,19 +100,15 @@ def run_fold(speaker: str, epochs_list: list[int], progress: bool) -> list[dict]
         torch.manual_seed(recipe.seed)
         interp = Interpreter(model, list(recipe.layers), nmf, classes=FSDD.classes)
         per_epoch = {"val_perturbed": [], "fold": []}
-        validate = interp._validate
 
-        def tracking(d, batch_size=64, validate=validate, per_epoch=per_epoch):
-            # fit validates once per epoch on val; score the other sets at the same weights.
-            if d is data["val"]:
-                per_epoch["val_perturbed"].append(validate(val_perturbed)[0])
-                per_epoch["fold"].append(validate(data["fold"])[0])
-            return validate(d, batch_size)
+        def score(epoch, interp, history, per_epoch=per_epoch):
+            # the other sets at the weights fit has just validated on val
+            per_epoch["val_perturbed"].append(interp.fidelity(val_perturbed))
+            per_epoch["fold"].append(interp.fidelity(data["fold"]))
 
-        interp._validate = tracking
         h = interp.fit(
             data["train"], data["val"], epochs=epochs, lr=recipe.interpreter_lr, lam_rec=recipe.lam_rec,
-            augment=artifacts._interpreter_augment(recipe), seed=recipe.seed, progress=progress,
+            augment=artifacts.interpreter_augment(recipe), seed=recipe.seed, progress=progress, on_epoch=score,
         )
         kept_perturbed = max(range(epochs), key=lambda e: (per_epoch["val_perturbed"][e], -h.val_reconstruction[e]))
         rows.append({

@@ -31,7 +31,7 @@ from .models import MelCNN, TrainingHistory, mix_pairs, perturb, train_classifie
 from .nmf import NMF, FrameBlocks
 from .persistence import save_torch
 
-__all__ = ["Recipe", "SCENES", "DIGITS", "ESC50_PAPER", "datasets", "spectrogram", "dictionary", "classifier", "interpreter", "train_interpreter"]
+__all__ = ["Recipe", "SCENES", "DIGITS", "ESC50_PAPER", "datasets", "spectrogram", "dictionary", "classifier", "interpreter", "interpreter_augment", "train_interpreter"]
 
 
 @dataclass(frozen=True)
@@ -251,8 +251,11 @@ def classifier(recipe: Recipe, progress: bool = True) -> tuple[MelCNN, TrainingH
     return model, history
 
 
-def _interpreter_augment(recipe: Recipe):
-    """The recipe's ``augment`` for :meth:`Interpreter.fit`: perturbation, then mixing, or None."""
+def interpreter_augment(recipe: Recipe):
+    """The recipe's ``augment`` for :meth:`Interpreter.fit`, a function ``(waveforms (batch,
+    samples), generator) -> waveforms``: perturbation (:func:`l2i.models.perturb`), then mixing
+    (:func:`l2i.models.mix_pairs`), as the recipe asks; ``None`` when it asks for neither.
+    Book: chapter "Real recordings"."""
     steps = ([perturb] if recipe.interpreter_augment else []) + (
         [partial(mix_pairs, p=recipe.interpreter_mix)] if recipe.interpreter_mix > 0 else []
     )
@@ -282,7 +285,7 @@ def train_interpreter(recipe: Recipe, model: MelCNN, nmf: NMF | None = None, see
     interp.fit(
         data["train"], data["val"], epochs=recipe.interpreter_epochs, lr=recipe.interpreter_lr,
         lam_rec=recipe.lam_rec, lam_in=recipe.lam_in, lam_out=recipe.lam_out, domain=recipe.fidelity_domain,
-        augment=_interpreter_augment(recipe),
+        augment=interpreter_augment(recipe),
         seed=seed, progress=progress,
     )
     model.to(home)

@@ -358,6 +358,7 @@ class Interpreter(nn.Module):
         augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
         seed: int = 0,
         progress: bool = True,
+        on_epoch: Callable[[int, "Interpreter", InterpreterHistory], None] | None = None,
     ) -> InterpreterHistory:
         """Train Psi and Theta; keep the epoch with the best validation fidelity.
 
@@ -381,6 +382,11 @@ class Interpreter(nn.Module):
         the interpreter to mimic ``f`` over the wider range of inputs ``f`` was trained on (other
         speakers, levels, noise); ``functools.partial(l2i.models.mix_pairs, p=...)`` shows it
         mixtures of two clips, the inputs it is later asked to take apart.
+
+        ``on_epoch(epoch, interpreter, history)``, when given, is called after each epoch's
+        validation, with that epoch's weights: to score another set at every epoch
+        (``interpreter.fidelity(other)``), log, or plot as training goes. What it returns is
+        ignored; the epoch kept is still chosen on ``val``.
 
         Training runs on the classifier's device (move the classifier to the GPU first, then build
         the interpreter). Book: chapter "Training the interpreter".
@@ -436,6 +442,8 @@ class Interpreter(nn.Module):
                 if best < 0 or (fid, -rec_val) > (history.val_fidelity[best], -history.val_reconstruction[best]):
                     history.best_epoch = epoch
                     kept = copy.deepcopy(self.state_dict())
+                if on_epoch is not None:
+                    on_epoch(epoch, self, history)
                 bar.update()
                 bar.set_postfix(loss=f"{means[0]:.3f}", val_fidelity=f"{history.val_fidelity[-1]:.3f}")
         self.load_state_dict(kept)

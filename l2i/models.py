@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -220,11 +221,14 @@ def train_classifier(
     device: str | torch.device | None = None,
     seed: int = 0,
     progress: bool = True,
+    on_epoch: Callable[[int, nn.Module, TrainingHistory], None] | None = None,
 ) -> TrainingHistory:
     """Train a waveform classifier with Adam and keep the weights of the best validation epoch.
 
     Model selection uses ``val`` only, never a test split. The model is left on ``device`` in
-    evaluation mode, with the best weights loaded.
+    evaluation mode, with the best weights loaded. ``on_epoch(epoch, model, history)``, when
+    given, is called after each epoch's validation with that epoch's weights (to score another
+    set every epoch, or log); the epoch kept is still chosen on ``val``.
 
     Book: chapter "Training the classifier".
 
@@ -262,6 +266,8 @@ def train_classifier(
             if history.best_epoch < 0 or history.val_accuracy[-1] >= history.best_val_accuracy:  # ties: later, better trained
                 history.best_epoch = epoch
                 best_state = copy.deepcopy(model.state_dict())
+            if on_epoch is not None:
+                on_epoch(epoch, model, history)
             bar.update()
             bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_acc=f"{history.val_accuracy[-1]:.3f}")
     model.load_state_dict(best_state)

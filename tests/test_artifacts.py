@@ -106,14 +106,14 @@ def test_the_esc50_chapter_path_runs_on_a_fabricated_archive(tmp_path):
 def test_recipe_mixing_share_is_checked_and_builds_the_augmentation():
     with pytest.raises(ValueError, match="interpreter_mix"):
         artifacts.Recipe("scenes", interpreter_mix=2.0)
-    assert artifacts._interpreter_augment(TINY) is None
+    assert artifacts.interpreter_augment(TINY) is None
     assert artifacts._key(TINY, "interpreter") != artifacts._key(TINY.with_(interpreter_mix=0.5), "interpreter")
     assert artifacts._key(TINY, "classifier") == artifacts._key(TINY.with_(interpreter_mix=0.5), "classifier")
     x = torch.randn(6, 800) * 0.05
-    mixed = artifacts._interpreter_augment(TINY.with_(interpreter_mix=1.0))(x, torch.Generator().manual_seed(0))
+    mixed = artifacts.interpreter_augment(TINY.with_(interpreter_mix=1.0))(x, torch.Generator().manual_seed(0))
     assert mixed.shape == x.shape and not torch.allclose(mixed, x)
     # Perturbation first, then mixing: the same draws as the two steps one after the other.
-    both = artifacts._interpreter_augment(TINY.with_(interpreter_mix=1.0, interpreter_augment=True))
+    both = artifacts.interpreter_augment(TINY.with_(interpreter_mix=1.0, interpreter_augment=True))
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     torch.testing.assert_close(both(x, g1), mix_pairs(perturb(x, g2), g2, p=1.0))
 

@@ -248,3 +248,21 @@ def test_augment_perturbs_training_batches_only(parts):
     assert {tuple(w[:50].tolist()) for b in seen for w in b} == clips
     trained_on = dict(perturbed.named_parameters())
     assert any(not torch.equal(p, trained_on[n]) for n, p in plain.named_parameters())
+
+
+def test_on_epoch_sees_each_epoch_at_its_validated_weights(parts):
+    train, val, nmf, f = parts
+    seen = []
+
+    def record(epoch, interp, history):
+        # the weights validated this epoch: scoring val again gives the recorded fidelity
+        seen.append((epoch, len(history.val_fidelity), interp.fidelity(val)))
+
+    torch.manual_seed(2)
+    interp = make(f, nmf)
+    history = interp.fit(train, val, epochs=3, batch_size=8, progress=False, on_epoch=record)
+    assert [s[:2] for s in seen] == [(0, 1), (1, 2), (2, 3)]
+    assert [s[2] for s in seen] == history.val_fidelity
+    torch.manual_seed(2)
+    again = make(f, nmf).fit(train, val, epochs=3, batch_size=8, progress=False)
+    assert again.val_fidelity == history.val_fidelity and again.loss == history.loss  # observing changes nothing

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from l2i.audio import rms
-from l2i.models import MelCNN, mix_pairs
+from l2i.datasets import SyntheticScenes
+from l2i.models import MelCNN, accuracy, mix_pairs, train_classifier
 
 
 def _clips(batch: int = 4, n: int = 800) -> torch.Tensor:
@@ -74,3 +75,20 @@ def test_pooling_without_gradients_gives_max_pool2d_values():
     with torch.no_grad():
         reading = net(wave)
     assert torch.equal(reading, net(wave.clone().requires_grad_()).detach())
+
+
+def test_train_classifier_keeps_the_best_validation_epoch_and_reports_each_epoch():
+    train = SyntheticScenes("train", n_per_class=2, duration=0.5)
+    val = SyntheticScenes("val", n_per_class=1, duration=0.5)
+    seen = []
+
+    def record(epoch, model, history):
+        seen.append((epoch, len(history.val_accuracy), accuracy(model, val)))
+
+    torch.manual_seed(0)
+    model = MelCNN(len(train.classes), width=4)
+    history = train_classifier(model, train, val, epochs=3, batch_size=8, progress=False, on_epoch=record)
+    assert [s[:2] for s in seen] == [(0, 1), (1, 2), (2, 3)]
+    assert [s[2] for s in seen] == history.val_accuracy  # called at the weights just validated
+    assert not model.training and accuracy(model, val) == history.best_val_accuracy
+    assert history.best_val_accuracy == max(history.val_accuracy)
