@@ -1,8 +1,7 @@
 """Where does the FSDD interpreter lose the unseen speaker? A study on a held-out *training* speaker.
 
-The book's FSDD interpreter agreed with its classifier on 0.99 of the training speakers'
-validation takes and on 0.82 of the unseen test speaker's clips (0.80 since the classifier trains
-40 epochs). Choosing remedies by that test
+The book's FSDD interpreter agrees with its classifier on 0.99 of the training speakers'
+validation takes and on 0.82 of the unseen test speaker's clips. Choosing remedies by that test
 speaker would tune on the test set, so this script holds out one of the training speakers instead
 (the test speaker, george, is left out entirely): a classifier, a dictionary and interpreters are
 trained on the other three speakers as ``l2i.artifacts.DIGITS`` says, and every epoch of each
@@ -16,8 +15,8 @@ interpreter is scored on
 It prints, per fold and number of epochs, the epoch each selection rule keeps and the held-out
 speaker's agreement there, and the best any epoch reached (the ceiling of selection alone).
 Nothing is cached; 18 min on 2 cores for the two folds with ``--epochs 25 40``. The recorded
-results (``results/fsdd_speaker_fold.jsonl``) were made with the 25-epoch classifier and the
-dictionary of before NMF's floor; a re-run follows ``DIGITS`` as it is now.
+results (``results/fsdd_speaker_fold.jsonl``) were made with the dictionary of before NMF's floor;
+a re-run follows ``DIGITS`` as it is now.
 
 Usage::
 
