@@ -521,12 +521,14 @@ class ESC50(_FileDataset):
                 f"ESC-50 not found in {target}: pass root=..., set $L2I_ESC50, or download=True"
             )
         archive = download(url, cache_dir() / "downloads" / "ESC-50-master.zip", sha256=sha256)
+
         def find(staging: Path) -> Path | None:
             inner = next((p.parent.parent for p in staging.glob("*/meta/esc50.csv")), None)
             return staging if inner is None and (staging / "meta" / "esc50.csv").is_file() else inner
 
-        # read_meta checks it is complete before it is put in place
-        return install_from_archive(archive, target, find, what="meta/esc50.csv (it is not the ESC-50 archive)", check=cls.read_meta)
+        return install_from_archive(  # read_meta: complete before it is put in place
+            archive, target, find, what="meta/esc50.csv (it is not the ESC-50 archive)", check=cls.read_meta
+        )
 
 
 class AudioFolder(_FileDataset):

@@ -82,31 +82,28 @@ def _replace_dir(source: Path, dest: Path) -> None:
     os.replace(source, dest)
 
 
+def _unpack(archive: Path, into: Path) -> None:
+    """Unpack a zip or tar archive into the folder ``into``; a damaged one raises ``ValueError``."""
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                bad = zf.testzip()
+                if bad is not None:
+                    raise ValueError(f"{archive} is damaged (bad member {bad}): delete it and download again")
+                zf.extractall(into)
+        else:
+            with tarfile.open(archive) as tf:
+                tf.extractall(into, filter="data")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
+        raise ValueError(f"{archive} is not a readable archive ({err}): delete it and download again") from err
+
+
 def extract(archive: Path, dest: Path) -> Path:
     """Unpack a zip or tar archive into ``dest`` atomically (into a temporary folder, then moved).
 
     A damaged or unreadable archive raises ``ValueError`` and leaves ``dest`` as it was.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".extract-"))
-    try:
-        try:
-            if zipfile.is_zipfile(archive):
-                with zipfile.ZipFile(archive) as zf:
-                    bad = zf.testzip()
-                    if bad is not None:
-                        raise ValueError(f"{archive} is damaged (bad member {bad}): delete it and download again")
-                    zf.extractall(tmp)
-            else:
-                with tarfile.open(archive) as tf:
-                    tf.extractall(tmp, filter="data")
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
-            raise ValueError(f"{archive} is not a readable archive ({err}): delete it and download again") from err
-        _replace_dir(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return dest
+    return install_from_archive(archive, dest, lambda staging: staging, what="anything")
 
 
 def install_from_archive(
@@ -118,14 +115,16 @@ def install_from_archive(
 ) -> Path:
     """Unpack ``archive`` and put the one folder of it that is wanted at ``target``.
 
-    The archive is unpacked into a staging folder beside ``target``; ``find(staging)`` returns the
-    folder to keep (``None`` if the archive has none: a ``ValueError`` that names ``what``), and
-    ``check(folder)``, when given, raises if it is incomplete. Only then is the folder moved to
-    ``target``, replacing what was there; the staging folder is removed whatever happens, so a
+    The archive is unpacked into a temporary folder beside ``target``; ``find(staging)`` returns
+    the folder to keep (``None`` if the archive has none: a ``ValueError`` that names ``what``),
+    and ``check(folder)``, when given, raises if it is incomplete. Only then is the folder moved to
+    ``target``, replacing what was there; the temporary folder is removed whatever happens, so a
     failure leaves ``target`` as it was.
     """
-    staging = extract(archive, target.parent / f".{target.name}-staging")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".extract-"))
     try:
+        _unpack(archive, staging)
         keep = find(staging)
         if keep is None:
             raise ValueError(f"{archive} does not hold {what}: delete it and download again")
