@@ -5,6 +5,11 @@ Skipped where there is no CUDA device (CI has none); run on a GPU machine with
 defaults (``NMF``, ``train_classifier``) pick the GPU by themselves."""
 
 import copy
+import json
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -15,6 +20,7 @@ from l2i.datasets import SyntheticScenes
 from l2i.interpreter import Interpreter
 from l2i.models import MelCNN, accuracy, predict, train_classifier
 from l2i.nmf import NMF, FrameBlocks, beta_divergence
+from test_book import EXECUTED, ROOT
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 SPEC = Spectrogram(8000, 256)
@@ -120,3 +126,27 @@ def test_train_interpreter_puts_the_classifier_back_where_it_was():
     interp = artifacts.train_interpreter(tiny, model, progress=False)
     assert next(model.parameters()).device.type == "cuda"
     assert all(p.device.type == "cpu" for p in interp.parameters())
+
+
+def chapter_script(path) -> str:
+    """A chapter's code cells as one Python script; IPython's ``%`` lines (the Colab install) become
+    ``pass``, so the script runs without a Jupyter kernel."""
+    cells = json.loads(path.read_text())["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    return re.sub(r"(?m)^(\s*)%.*$", r"\1pass", "\n\n".join(code))
+
+
+@pytest.fixture(scope="module")
+def book_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("l2i-cache")  # shared, in order: chapter 4 reuses chapter 3's classifier
+
+
+@pytest.mark.parametrize("chapter", EXECUTED, ids=lambda p: p.stem)
+def test_every_chapter_runs_on_the_gpu(chapter, book_cache, tmp_path):
+    """What a reader on Colab does: every executed chapter, top to bottom, with the package picking
+    the GPU (chapter 2 once compared the GPU dictionary with a CPU tensor)."""
+    script = tmp_path / f"{chapter.stem}.py"
+    script.write_text(chapter_script(chapter))
+    env = dict(os.environ, L2I_CACHE=str(book_cache), MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    run = subprocess.run([sys.executable, str(script)], cwd=chapter.parent, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, f"{chapter.name} failed on the GPU:\n{run.stderr[-3000:]}"
