@@ -90,3 +90,27 @@ def test_classifier_fold_refuses_the_test_speaker():
         capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 2 and "training speakers" in out.stderr
+
+
+def test_fsdd_seeds_trains_the_recipe_once_per_seed_and_scores_the_unseen_speaker(tmp_path, monkeypatch, capsys):
+    for speaker in ("george", "jackson", "lucas", "nicolas", "yweweler"):
+        for digit in range(10):
+            for take in range(7):
+                write_wav(tmp_path / "fsdd" / f"{digit}_{speaker}_{take}.wav", seconds=0.1, seed=take)
+    monkeypatch.setenv("L2I_FSDD", str(tmp_path / "fsdd"))
+    monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
+    study = _load("fsdd_seeds")
+    tiny = study.artifacts.Recipe(
+        "fsdd", n_components=4, nmf_iter=3, classifier_width=4, classifier_epochs=1, interpreter_epochs=1,
+        layers=("block3", "block4"), interpreter_augment=True,
+    )
+    monkeypatch.setattr(study.artifacts, "DIGITS", tiny)
+    monkeypatch.setattr(sys, "argv", ["fsdd_seeds.py", "--seeds", "0", "3"])
+    study.main()
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["seed"] for r in rows] == [0, 3]
+    for r in rows:
+        assert 0.0 <= r["classifier_unseen_speaker_accuracy"] <= 1.0 and 0.0 <= r["interpreter_unseen_speaker_fidelity"] <= 1.0
+    # Each seed trained its own classifier, dictionary and interpreter.
+    saved = sorted(p.name.split("-")[1] for p in (tmp_path / "cache" / "artifacts").glob("fsdd-*.pt"))
+    assert saved.count("classifier") == saved.count("dictionary") == saved.count("interpreter") == 2
