@@ -18,10 +18,16 @@ Nothing is cached; 18 min on 2 cores for the two folds with ``--epochs 25 40``. 
 results (``results/fsdd_speaker_fold.jsonl``) were made with the dictionary of before NMF's floor;
 a re-run follows ``DIGITS`` as it is now.
 
+``--temperatures 1 3`` trains an interpreter per temperature of the fidelity term
+(``Interpreter.fit(temperature=...)``, knowledge distillation's softened targets): does learning how
+``f`` ranks every class help it follow ``f`` on a voice it has not heard?
+
 Usage::
 
     python benchmarks/fsdd_speaker_fold.py --json --folds lucas nicolas --epochs 25 40 \
         > benchmarks/results/fsdd_speaker_fold.jsonl
+    python benchmarks/fsdd_speaker_fold.py --json --folds lucas nicolas --temperatures 1 3 \
+        >> benchmarks/results/fsdd_speaker_fold.jsonl
 """
 
 from __future__ import annotations
@@ -82,7 +88,7 @@ def fold_data(speaker: str, duration: float) -> dict:
     }
 
 
-def run_fold(speaker: str, epochs_list: list[int], progress: bool) -> list[dict]:
+def run_fold(speaker: str, epochs_list: list[int], progress: bool, temperatures: tuple[float, ...] = (1.0,)) -> list[dict]:
     recipe = artifacts.DIGITS
     data = fold_data(speaker, recipe.duration)
     torch.manual_seed(recipe.seed)
@@ -95,7 +101,7 @@ def run_fold(speaker: str, epochs_list: list[int], progress: bool) -> list[dict]
     nmf.fit(FrameBlocks(data["train"], spec), spectrogram=spec.config())
     val_perturbed = perturbed(data["val"])
     rows = []
-    for epochs in epochs_list:
+    for epochs, temperature in [(e, t) for e in epochs_list for t in temperatures]:
         torch.manual_seed(recipe.seed)
         interp = Interpreter(model, list(recipe.layers), nmf, classes=FSDD.classes)
         per_epoch = {"val_perturbed": [], "fold": []}
@@ -107,11 +113,12 @@ def run_fold(speaker: str, epochs_list: list[int], progress: bool) -> list[dict]
 
         h = interp.fit(
             data["train"], data["val"], epochs=epochs, lr=recipe.interpreter_lr, lam_rec=recipe.lam_rec,
-            augment=artifacts.interpreter_augment(recipe), seed=recipe.seed, progress=progress, on_epoch=score,
+            augment=artifacts.interpreter_augment(recipe), temperature=temperature, seed=recipe.seed, progress=progress,
+            on_epoch=score,
         )
         kept_perturbed = max(range(epochs), key=lambda e: (per_epoch["val_perturbed"][e], -h.val_reconstruction[e]))
         rows.append({
-            "fold_speaker": speaker, "epochs": epochs, "classifier_accuracy": {k: round(v, 4) for k, v in clf.items()},
+            "fold_speaker": speaker, "epochs": epochs, "temperature": temperature, "classifier_accuracy": {k: round(v, 4) for k, v in clf.items()},
             "selected_by_val": {"epoch": h.best_epoch, "fold_fidelity": per_epoch["fold"][h.best_epoch]},
             "selected_by_val_perturbed": {"epoch": kept_perturbed, "fold_fidelity": per_epoch["fold"][kept_perturbed]},
             "last_epoch_fold_fidelity": per_epoch["fold"][-1],
@@ -126,11 +133,13 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per fold and epoch count (no progress bars)")
     parser.add_argument("--folds", nargs="+", default=["lucas", "nicolas"], help="training speakers to hold out, one at a time")
     parser.add_argument("--epochs", nargs="+", type=int, default=[artifacts.DIGITS.interpreter_epochs])
+    parser.add_argument("--temperatures", nargs="+", type=float, default=[1.0],
+                        help="temperatures of the fidelity term (Interpreter.fit's temperature), each trained")
     args = parser.parse_args()
     check_folds(parser, args.folds)
     start = time.perf_counter()
     for speaker in args.folds:
-        for row in run_fold(speaker, args.epochs, progress=not args.json):
+        for row in run_fold(speaker, args.epochs, progress=not args.json, temperatures=tuple(args.temperatures)):
             print(json.dumps(row) if args.json else json.dumps(row, indent=1), flush=True)
     print(json.dumps({"total_seconds": round(time.perf_counter() - start, 1)}), flush=True)
 

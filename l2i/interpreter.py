@@ -356,6 +356,7 @@ class Interpreter(nn.Module):
         domain: str = "log1p",
         threshold: float = 0.2,
         augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+        temperature: float = 1.0,
         seed: int = 0,
         progress: bool = True,
         on_epoch: Callable[[int, "Interpreter", InterpreterHistory], None] | None = None,
@@ -366,7 +367,10 @@ class Interpreter(nn.Module):
         ``(+ lam_in * L_in + lam_out * L_out)``. ``L_fid`` is the cross-entropy of ``softmax(Theta(H))`` against
         ``softmax(f(x))`` (binary cross-entropy against ``sigmoid(f(x))`` when multi-label).
         ``lam_fid`` is ``lam_fid_start`` until ``ramp_epoch`` (19 of 35 in the original, the same
-        share of ``epochs`` by default), then ``lam_fid``.
+        share of ``epochs`` by default), then ``lam_fid``. ``temperature`` ``T`` > 1 softens both sides
+        of ``L_fid`` (``Theta(H) / T`` against ``f(x) / T``, the loss scaled by ``T^2``), as in
+        knowledge distillation: Theta then learns how ``f`` ranks the other classes too, not only
+        its top class; 1 (the default) is the original loss.
 
         ``lam_in > 0`` adds the input-fidelity term, beyond the original method: the soft-masked
         interpretation (components weighted by a sigmoid of their normalised relevance around
@@ -392,6 +396,8 @@ class Interpreter(nn.Module):
         the interpreter). Book: chapter "Training the interpreter".
         """
         check_domain(domain)
+        if not temperature > 0:
+            raise ValueError(f"temperature divides the logits of the fidelity term: give a number above 0, got {temperature}")
         if lam_in < 0 or lam_out < 0:
             raise ValueError(f"lam_in and lam_out are weights, 0 or more; got {lam_in} and {lam_out}")
         self._follow_classifier()
@@ -417,7 +423,7 @@ class Interpreter(nn.Module):
                     H, logits, _ = self.activations(x, X)
                     out = self.theta(H)
                     rec = (X - self.W @ H).pow(2).mean()
-                    fid = self._fidelity_loss(out, logits)
+                    fid = self._fidelity_loss(out, logits, temperature)
                     spa = H.abs().mean()
                     loss = lam_rec * rec + w_fid * fid + lam_spa * spa
                     l_in = l_out = torch.zeros((), device=device)
@@ -450,7 +456,9 @@ class Interpreter(nn.Module):
         self.eval()
         return history
 
-    def _fidelity_loss(self, out: Tensor, logits: Tensor) -> Tensor:
+    def _fidelity_loss(self, out: Tensor, logits: Tensor, temperature: float = 1.0) -> Tensor:
+        if temperature != 1.0:
+            return self._fidelity_loss(out / temperature, logits / temperature) * temperature**2
         if self.multilabel:
             return F.binary_cross_entropy_with_logits(out, torch.sigmoid(logits))
         return F.cross_entropy(out, torch.softmax(logits, dim=1))

@@ -266,3 +266,23 @@ def test_on_epoch_sees_each_epoch_at_its_validated_weights(parts):
     torch.manual_seed(2)
     again = make(f, nmf).fit(train, val, epochs=3, batch_size=8, progress=False)
     assert again.val_fidelity == history.val_fidelity and again.loss == history.loss  # observing changes nothing
+
+
+def test_temperature_softens_the_fidelity_term_and_one_is_the_original(parts):
+    train, val, nmf, f = parts
+    histories = {}
+    for t in (None, 1.0, 3.0):
+        torch.manual_seed(3)
+        kw = {} if t is None else {"temperature": t}
+        histories[t] = make(f, nmf).fit(train, val, epochs=2, batch_size=8, progress=False, **kw)
+    assert histories[1.0].loss == histories[None].loss  # 1 is the default loss, exactly
+    assert histories[3.0].fidelity_loss != histories[1.0].fidelity_loss
+    # The term itself: T^2 times the cross-entropy of the softened distributions.
+    interp = make(f, nmf)
+    out, logits = torch.randn(5, 8), 4 * torch.randn(5, 8)
+    soft = torch.softmax(logits / 3, dim=1)
+    expected = 9 * -(soft * torch.log_softmax(out / 3, dim=1)).sum(1).mean()
+    torch.testing.assert_close(interp._fidelity_loss(out, logits, 3.0), expected)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="temperature"):
+            interp.fit(train, val, epochs=1, temperature=bad, progress=False)
