@@ -24,12 +24,17 @@ def _load(name: str):
         sys.path.remove(str(ROOT / "benchmarks"))
 
 
-def test_speaker_fold_holds_out_one_training_speaker_and_never_uses_the_test_speaker(tmp_path, monkeypatch):
+def fabricated_fsdd(folder: Path) -> Path:
+    """FSDD's five speakers, 7 takes of each digit, 0.1 s each."""
     for speaker in ("george", "jackson", "lucas", "nicolas", "yweweler"):
         for digit in range(10):
             for take in range(7):
-                write_wav(tmp_path / f"{digit}_{speaker}_{take}.wav", seconds=0.1, seed=take)
-    monkeypatch.setenv("L2I_FSDD", str(tmp_path))
+                write_wav(folder / f"{digit}_{speaker}_{take}.wav", seconds=0.1, seed=take)
+    return folder
+
+
+def test_speaker_fold_holds_out_one_training_speaker_and_never_uses_the_test_speaker(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2I_FSDD", str(fabricated_fsdd(tmp_path)))
     study = _load("fsdd_speaker_fold")
     data = study.fold_data("lucas", duration=0.2)
     assert set(data["train"].speakers) == set(data["val"].speakers) == {"jackson", "nicolas", "yweweler"}
@@ -93,11 +98,7 @@ def test_classifier_fold_refuses_the_test_speaker():
 
 
 def test_fsdd_seeds_trains_the_recipe_once_per_seed_and_scores_the_unseen_speaker(tmp_path, monkeypatch, capsys):
-    for speaker in ("george", "jackson", "lucas", "nicolas", "yweweler"):
-        for digit in range(10):
-            for take in range(7):
-                write_wav(tmp_path / "fsdd" / f"{digit}_{speaker}_{take}.wav", seconds=0.1, seed=take)
-    monkeypatch.setenv("L2I_FSDD", str(tmp_path / "fsdd"))
+    monkeypatch.setenv("L2I_FSDD", str(fabricated_fsdd(tmp_path / "fsdd")))
     monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
     study = _load("fsdd_seeds")
     tiny = study.artifacts.Recipe(
