@@ -129,3 +129,28 @@ def test_code_digest_ignores_docstrings_and_comments_but_not_code():
     # A string statement after the first is code as far as the digest knows: kept.
     assert digest(base) != digest('def f(x):\n    """Doc."""\n    "later"\n    return x + 1\n')
 
+
+
+def test_recipe_temperature_is_checked_keyed_and_passed_to_fit(monkeypatch):
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="interpreter_temperature"):
+            TINY.with_(interpreter_temperature=bad)
+    warm = TINY.with_(interpreter_temperature=3.0)
+    assert artifacts._key(TINY, "interpreter") != artifacts._key(warm, "interpreter")
+    assert artifacts._key(TINY, "classifier") == artifacts._key(warm, "classifier")
+    assert artifacts._key(TINY, "dictionary") == artifacts._key(warm, "dictionary")
+    model, _ = artifacts.classifier(TINY, progress=False)
+    seen = []
+    fit = artifacts.Interpreter.fit
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs["temperature"])
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(artifacts.Interpreter, "fit", spy)
+    x = artifacts.datasets(TINY)["test"][0].waveform
+    plain = artifacts.train_interpreter(TINY, model, progress=False)
+    softened = artifacts.train_interpreter(warm, model, progress=False)
+    assert seen == [1.0, 3.0]
+    # The same seed and data: only the fidelity term differs, and so do the trained interpreters.
+    assert not torch.equal(plain(x), softened(x))
