@@ -26,7 +26,11 @@ The baselines of :mod:`l2i.baselines` return the same object, built from their o
 from __future__ import annotations
 
 import html
+import os
+import re
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -186,6 +190,48 @@ class Explanation:
         for k in self.components(index)[:n_components] if self.W is not None else []:
             clips[f"component {k} (r={self.relevance[index, k]:.2f})"] = self.component_audio(k, index)
         return players(clips, self.sample_rate, columns=3)
+
+    def save(self, folder: str | os.PathLike, n_components: int = 3, overwrite: bool = False) -> list[Path]:
+        """Write every item as 16-bit WAV files in ``folder``, for listening outside a notebook.
+
+        Item ``i`` gives ``{i}_input.wav``, ``{i}_interpretation_{class}.wav``, ``{i}_residual.wav``
+        and, for methods with NMF components, its ``n_components`` most relevant ones,
+        ``{i}_component_{k}.wav``, at the explanation's sample rate and loudness: clips are not
+        normalised one by one; where one of an item's clips peaks above 1, all of that item's are
+        scaled by the same factor (with a warning), as :func:`l2i.widgets.players` does. Existing
+        files are refused unless ``overwrite=True``: the names are checked
+        before anything is written, and each file is written whole or not at all.
+
+        Returns
+        -------
+        list of Path
+            The files written, item by item.
+        """
+        from .audio import save
+
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"{folder} is a file: give Explanation.save a folder to write the WAV files in")
+        clips = {}
+        for i in range(len(self)):
+            name = re.sub(r"[^A-Za-z0-9]+", "-", self.class_name(self.target[i])).strip("-") or str(int(self.target[i]))
+            item = {f"{i}_input.wav": self.waveform[i], f"{i}_interpretation_{name}.wav": self.audio[i],
+                    f"{i}_residual.wav": self.residual[i]}
+            for k in self.components(i)[:n_components] if self.W is not None else []:
+                item[f"{i}_component_{k}.wav"] = self.component_audio(k, i)
+            peak = max(float(c.abs().max()) for c in item.values())
+            if peak > 1:
+                warnings.warn(f"item {i}'s clips peak at {peak:.2f}: all of them scaled by {1 / peak:.2f} to fit [-1, 1]")
+                item = {n: c / peak for n, c in item.items()}
+            clips.update(item)
+        existing = [n for n in clips if (folder / n).exists()]
+        if existing and not overwrite:
+            raise FileExistsError(
+                f"{folder / existing[0]} exists ({len(existing)} of the {len(clips)} files would be replaced): "
+                "pass overwrite=True or another folder"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        return [save(folder / n, clip, self.sample_rate) for n, clip in clips.items()]
 
     def summary(self, index: int = 0) -> str:
         """One line: target, decision, interpreter's agreement, components kept."""

@@ -286,3 +286,41 @@ def test_temperature_softens_the_fidelity_term_and_one_is_the_original(parts):
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="temperature"):
             interp.fit(train, val, epochs=1, temperature=bad, progress=False)
+
+
+def test_explanations_are_saved_as_wav_files_at_their_loudness(parts, trained, tmp_path):
+    import warnings
+
+    from l2i.audio import load
+
+    train, _, _, _ = parts
+    interp, _ = trained
+    x = torch.stack([train[i].waveform for i in range(2)]) * 0.5
+    e = interp.explain(x)
+    paths = e.save(tmp_path / "out", n_components=2)
+    names = [p.name for p in paths]
+    for i in range(2):
+        cls = e.class_name(e.target[i]).replace(" ", "-")
+        assert {f"{i}_input.wav", f"{i}_interpretation_{cls}.wav", f"{i}_residual.wav"} <= set(names)
+        assert [n for n in names if n.startswith(f"{i}_component_")] == [f"{i}_component_{k}.wav" for k in e.components(i)[:2]]
+    # Read back: the same clips at the same level, to 16-bit rounding.
+    back, rate = load(tmp_path / "out" / "1_residual.wav")
+    assert rate == 8000 and (back - e.residual[1]).abs().max() < 1e-4
+    # Nothing replaced without asking, and nothing written before the refusal.
+    before = {p: p.stat().st_mtime_ns for p in paths}
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        e.save(tmp_path / "out")
+    assert {p: p.stat().st_mtime_ns for p in paths} == before
+    assert len(e.save(tmp_path / "out", n_components=2, overwrite=True)) == len(paths)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match="folder"):
+        e.save(tmp_path / "file")
+    # A loud item is scaled as a whole, so its clips keep their relative loudness.
+    loud = interp.explain(x[:1] * 4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        files = loud.save(tmp_path / "loud", n_components=0)
+    assert any("scaled by" in str(w.message) for w in caught)
+    clip, _ = load(files[0])
+    peak = max(float(loud.waveform[0].abs().max()), float(loud.audio[0].abs().max()), float(loud.residual[0].abs().max()))
+    assert abs(float(clip.abs().max()) - float(loud.waveform[0].abs().max()) / peak) < 1e-3
