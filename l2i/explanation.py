@@ -209,6 +209,8 @@ class Explanation:
         """
         from .audio import save
 
+        if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 0:
+            raise ValueError(f"n_components is how many of each item's components to write, 0 or more; got {n_components!r}")
         folder = Path(folder)
         if folder.exists() and not folder.is_dir():
             raise NotADirectoryError(f"{folder} is a file: give Explanation.save a folder to write the WAV files in")

@@ -312,6 +312,9 @@ def test_explanations_are_saved_as_wav_files_at_their_loudness(parts, trained, t
         e.save(tmp_path / "out")
     assert {p: p.stat().st_mtime_ns for p in paths} == before
     assert len(e.save(tmp_path / "out", n_components=2, overwrite=True)) == len(paths)
+    with pytest.raises(ValueError, match="n_components"):
+        e.save(tmp_path / "other", n_components=-1)
+    assert not (tmp_path / "other").exists()
     (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError, match="folder"):
         e.save(tmp_path / "file")

@@ -133,6 +133,7 @@ def test_fsdd_temperature_trains_each_seed_and_temperature_on_the_recipes_classi
     for r in rows[:-1]:
         assert r["split"] == "val" and r["n"] == 4 and r["setting"] == "FSDD mix 0 dB"
         assert {"SI-SDRi", "FF", "Fid-In", "val_fidelity", "unseen_speaker_fidelity"} <= set(r)
+        assert 0 <= r["mask_mean"] <= 1 and 0 <= r["jaccard"] <= 1
     # One classifier and dictionary; the book's seed's interpreters cached, the others' not.
     saved = sorted(p.name.split("-")[1] for p in (tmp_path / "cache" / "artifacts").glob("fsdd-*.pt"))
     assert saved == ["classifier", "dictionary", "interpreter", "interpreter"]
