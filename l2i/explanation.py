@@ -199,8 +199,9 @@ class Explanation:
         ``{i}_component_{k}.wav``, at the explanation's sample rate and loudness: clips are not
         normalised one by one; where one of an item's clips peaks above 1, all of that item's are
         scaled by the same factor (with a warning), as :func:`l2i.widgets.players` does. Existing
-        files are refused unless ``overwrite=True``: the names are checked
-        before anything is written, and each file is written whole or not at all.
+        files are refused unless ``overwrite=True``: the names are checked before anything is
+        written, and each file is written whole or not at all. Book: chapter "Listening to
+        interpretations".
 
         Returns
         -------
