@@ -23,8 +23,8 @@ a re-run follows ``DIGITS`` as it is now.
 ``f`` ranks every class help it follow ``f`` on a voice it has not heard? With seeds 0 and 1 (the
 last eight rows of the results), 3 against 1 at the epoch selected on validation: lucas 0.738
 against 0.662 and 0.732 against 0.716, nicolas 0.746 against 0.728 and 0.816 against 0.738.
-It agrees more often, but its interpretations are worse (``benchmarks/fsdd_temperature.py``), so
-``DIGITS`` keeps 1.
+It agrees more often, but its interpretations are worse
+(``benchmarks/fsdd_interpreter_variants.py``), so ``DIGITS`` keeps 1.
 
 Usage::
 
@@ -94,9 +94,11 @@ def fold_data(speaker: str, duration: float) -> dict:
 
 
 def run_fold(
-    speaker: str, epochs_list: list[int], progress: bool, temperatures: tuple[float, ...] = (1.0,), seed: int | None = None
+    speaker: str, epochs_list: list[int], progress: bool, temperatures: tuple[float, ...] = (1.0,), seed: int | None = None,
+    layer_sets: tuple[tuple[str, ...], ...] | None = None,
 ) -> list[dict]:
     recipe = artifacts.DIGITS if seed is None else artifacts.DIGITS.with_(seed=seed)
+    layer_sets = layer_sets or (recipe.layers,)
     data = fold_data(speaker, recipe.duration)
     torch.manual_seed(recipe.seed)
     model = MelCNN(10, sample_rate=recipe.sample_rate, width=recipe.classifier_width)
@@ -108,9 +110,9 @@ def run_fold(
     nmf.fit(FrameBlocks(data["train"], spec), spectrogram=spec.config())
     val_perturbed = perturbed(data["val"])
     rows = []
-    for epochs, temperature in [(e, t) for e in epochs_list for t in temperatures]:
+    for epochs, temperature, layers in [(e, t, ls) for e in epochs_list for t in temperatures for ls in layer_sets]:
         torch.manual_seed(recipe.seed)
-        interp = Interpreter(model, list(recipe.layers), nmf, classes=FSDD.classes)
+        interp = Interpreter(model, list(layers), nmf, classes=FSDD.classes)
         per_epoch = {"val_perturbed": [], "fold": []}
 
         def score(epoch, interp, history, per_epoch=per_epoch):
@@ -125,7 +127,8 @@ def run_fold(
         )
         kept_perturbed = max(range(epochs), key=lambda e: (per_epoch["val_perturbed"][e], -h.val_reconstruction[e]))
         rows.append({
-            "fold_speaker": speaker, "seed": recipe.seed, "epochs": epochs, "temperature": temperature, "classifier_accuracy": {k: round(v, 4) for k, v in clf.items()},
+            "fold_speaker": speaker, "seed": recipe.seed, "epochs": epochs, "temperature": temperature, "layers": list(layers),
+            "classifier_accuracy": {k: round(v, 4) for k, v in clf.items()},
             "selected_by_val": {"epoch": h.best_epoch, "fold_fidelity": per_epoch["fold"][h.best_epoch]},
             "selected_by_val_perturbed": {"epoch": kept_perturbed, "fold_fidelity": per_epoch["fold"][kept_perturbed]},
             "last_epoch_fold_fidelity": per_epoch["fold"][-1],
@@ -143,11 +146,16 @@ def main() -> None:
     parser.add_argument("--temperatures", nargs="+", type=float, default=[1.0],
                         help="temperatures of the fidelity term (Interpreter.fit's temperature), each trained")
     parser.add_argument("--seed", type=int, default=None, help="training seed of everything (default: the recipe's)")
+    parser.add_argument("--layer-sets", nargs="+", default=None, metavar="LAYERS",
+                        help="classifier layers the interpreter reads, comma-separated, one set per interpreter "
+                             "(e.g. block1,block2,block3,block4 block3,block4; default: the recipe's)")
     args = parser.parse_args()
     check_folds(parser, args.folds)
     start = time.perf_counter()
     for speaker in args.folds:
-        for row in run_fold(speaker, args.epochs, progress=not args.json, temperatures=tuple(args.temperatures), seed=args.seed):
+        layer_sets = tuple(tuple(s.split(",")) for s in args.layer_sets) if args.layer_sets else None
+        for row in run_fold(speaker, args.epochs, progress=not args.json, temperatures=tuple(args.temperatures), seed=args.seed,
+                            layer_sets=layer_sets):
             print(json.dumps(row) if args.json else json.dumps(row, indent=1), flush=True)
     print(json.dumps({"total_seconds": round(time.perf_counter() - start, 1)}), flush=True)
 

@@ -141,9 +141,10 @@ SCENES = Recipe("scenes", interpreter_mix=0.3)
 # agreement with the classifier on the held-out training speaker at the epoch chosen on validation,
 # T = 1 against T = 3, lucas 0.662 -> 0.738 and 0.716 -> 0.732, nicolas 0.728 -> 0.746 and
 # 0.738 -> 0.816 (seeds 0 and 1): ahead in all four runs. But its interpretations were worse: on
-# 80 validation mixtures of two speakers (benchmarks/fsdd_temperature.py, interpreter seeds 0, 1, 2)
-# SI-SDRi -6.0 / -6.6 / -6.0 dB at T = 1 against -10.9 / -7.7 / -8.3 at T = 3, FF and Fid-In lower
-# in every seed too, validation fidelity unchanged (0.985-0.995). The recipe keeps T = 1.
+# 80 validation mixtures of two speakers (benchmarks/fsdd_interpreter_variants.py, interpreter
+# seeds 0, 1, 2) SI-SDRi -6.0 / -6.6 / -6.0 dB at T = 1 against -10.9 / -7.7 / -8.3 at T = 3,
+# FF and Fid-In lower in every seed too, validation fidelity unchanged (0.985-0.995). The recipe
+# keeps T = 1.
 DIGITS = Recipe("fsdd", classifier_epochs=25, interpreter_epochs=25, interpreter_augment=True)
 # The paper's setting on ESC-50 (chapter "ESC-50 on a GPU"): 44.1 kHz, 5 s, n_fft 1024, hop 512,
 # K = 100, lam_rec 5, Adam 2e-4, 35 epochs. The classifier is the book's CNN trained from scratch,

@@ -117,23 +117,42 @@ def test_fsdd_seeds_trains_the_recipe_once_per_seed_and_scores_the_unseen_speake
     assert saved.count("classifier") == saved.count("dictionary") == saved.count("interpreter") == 2
 
 
-def test_fsdd_temperature_trains_each_seed_and_temperature_on_the_recipes_classifier(tmp_path, monkeypatch, capsys):
+def test_fsdd_interpreter_variants_trains_each_seed_and_variant_on_the_recipes_classifier(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("L2I_FSDD", str(fabricated_fsdd(tmp_path / "fsdd")))
     monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
-    study = _load("fsdd_temperature")
+    study = _load("fsdd_interpreter_variants")
     tiny = study.artifacts.Recipe(
         "fsdd", n_components=4, nmf_iter=3, classifier_width=4, classifier_epochs=1, interpreter_epochs=1,
         layers=("block3", "block4"), interpreter_augment=True,
     )
     monkeypatch.setattr(study.artifacts, "DIGITS", tiny)
-    monkeypatch.setattr(sys, "argv", ["fsdd_temperature.py", "--json", "--seeds", "0", "3", "--temperatures", "1", "2", "--n", "4"])
+    monkeypatch.setattr(sys, "argv", [
+        "fsdd_interpreter_variants.py", "--json", "--seeds", "0", "3", "--temperatures", "1", "2", "--n", "4",
+        "--layer-sets", "block3,block4", "block4",
+    ])
     study.main()
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(r["seed"], r["temperature"]) for r in rows[:-1]] == [(0, 1.0), (0, 2.0), (3, 1.0), (3, 2.0)]
+    assert [(r["seed"], r["temperature"], r["layers"]) for r in rows[:-1]] == [
+        (s, t, ls) for s in (0, 3) for t in (1.0, 2.0) for ls in (["block3", "block4"], ["block4"])
+    ]
     for r in rows[:-1]:
         assert r["split"] == "val" and r["n"] == 4 and r["setting"] == "FSDD mix 0 dB"
         assert {"SI-SDRi", "FF", "Fid-In", "val_fidelity", "unseen_speaker_fidelity"} <= set(r)
         assert 0 <= r["mask_mean"] <= 1 and 0 <= r["jaccard"] <= 1
     # One classifier and dictionary; the book's seed's interpreters cached, the others' not.
     saved = sorted(p.name.split("-")[1] for p in (tmp_path / "cache" / "artifacts").glob("fsdd-*.pt"))
-    assert saved == ["classifier", "dictionary", "interpreter", "interpreter"]
+    assert saved == ["classifier", "dictionary"] + ["interpreter"] * 4
+
+
+def test_speaker_fold_trains_one_interpreter_per_layer_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("L2I_FSDD", str(fabricated_fsdd(tmp_path / "fsdd")))
+    study = _load("fsdd_speaker_fold")
+    tiny = study.artifacts.Recipe(
+        "fsdd", n_components=4, nmf_iter=3, classifier_width=4, classifier_epochs=1, interpreter_epochs=1,
+        layers=("block3", "block4"), interpreter_augment=True,
+    )
+    monkeypatch.setattr(study.artifacts, "DIGITS", tiny)
+    rows = study.run_fold("lucas", [1], progress=False, layer_sets=(("block4",), ("block2", "block4")))
+    assert [r["layers"] for r in rows] == [["block4"], ["block2", "block4"]]
+    assert all(r["fold_speaker"] == "lucas" and 0 <= r["selected_by_val"]["fold_fidelity"] <= 1 for r in rows)
+    assert [r["layers"] for r in study.run_fold("lucas", [1], progress=False)] == [["block3", "block4"]]

@@ -1,20 +1,21 @@
-"""The FSDD interpreter's fidelity temperature, weighed on validation mixtures over training seeds.
+"""Variants of the FSDD interpreter, weighed on validation mixtures over training seeds.
 
-``benchmarks/fsdd_speaker_fold.py --temperatures 1 3`` found that a softened fidelity term
-(``Interpreter.fit(temperature=3)``) makes the interpreter agree with the classifier more often on
-a training speaker held out. Agreement is half of what an interpreter is for; the other half is
-the sound it hands back. This script trains the FSDD interpreter of the book's recipe
+Agreement with the classifier is half of what an interpreter is for; the other half is the sound
+it hands back. This script trains the FSDD interpreter of the book's recipe
 (``l2i.artifacts.DIGITS``: its dictionary and classifier, seed 0) from several interpreter seeds
-at each temperature and reports, side by side, its validation fidelity and what its
-interpretations do on validation mixtures of two digits by two speakers (drawn as
-``benchmarks/mask_domain.py`` draws them, a seed nothing else scores): SI-SDR improvement, FF,
-Fid-In, components kept, the mean mask and the overlap of the two digits' selections, threshold
-0.2, the mask on the log magnitude (the book's L2I). The
-unseen speaker's agreement (george, the test split) is printed for the record, not used to choose.
+for each variant (``--temperatures``: of the fidelity term, ``Interpreter.fit(temperature=...)``;
+``--layer-sets``: the classifier layers it reads) and reports, side by side, its validation
+fidelity and what its interpretations do on validation mixtures of two digits by two speakers
+(drawn as ``benchmarks/mask_domain.py`` draws them, a seed nothing else scores): SI-SDR
+improvement, FF, Fid-In, components kept, the mean mask and the overlap of the two digits'
+selections, threshold 0.2, the mask on the log magnitude (the book's L2I). The unseen speaker's
+agreement (george, the test split) is printed for the record, not used to choose. Agreement on a
+training speaker held out is ``benchmarks/fsdd_speaker_fold.py``'s job.
 
 About 3 min per interpreter on 2 CPU cores (seed 0's come from the cache when the book ran).
 
-Results (2026-11-27, ``results/fsdd_temperature.jsonl``), T = 1 against T = 3, seeds 0 / 1 / 2:
+Temperature (2026-11-27, ``results/fsdd_temperature.jsonl``, written before ``--layer-sets``
+existed: every row reads the recipe's four blocks), T = 1 against T = 3, seeds 0 / 1 / 2:
 validation fidelity 0.985 / 0.995 / 0.995 against 0.99 / 0.985 / 0.995; on the validation
 mixtures SI-SDRi -6.0 / -6.6 / -6.0 dB against -10.9 / -7.7 / -8.3, FF 0.12 / 0.17 / 0.19
 against 0.07 / 0.16 / 0.15, Fid-In 0.15 / 0.14 / 0.16 against 0.05 / 0.05 / 0.08. Worse sound in
@@ -26,7 +27,8 @@ little overlap between the two digits' selections (Jaccard 0.17 / 0.09 / 0.14 ag
 
 Usage::
 
-    python benchmarks/fsdd_temperature.py --json > benchmarks/results/fsdd_temperature.jsonl
+    python benchmarks/fsdd_interpreter_variants.py --json --temperatures 1 3 \
+        > benchmarks/results/fsdd_temperature.jsonl
 """
 
 from __future__ import annotations
@@ -46,7 +48,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="one JSON object per interpreter (no progress bars)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="interpreter training seeds")
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 3.0])
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--layer-sets", nargs="+", default=None, metavar="LAYERS",
+                        help="classifier layers the interpreter reads, comma-separated, one set per variant "
+                             "(e.g. block1,block2,block3,block4 block3,block4; default: the recipe's)")
     parser.add_argument("--n", type=int, default=80, help="validation mixtures")
     parser.add_argument("--threshold", type=float, default=0.2)
     args = parser.parse_args()
@@ -57,9 +62,10 @@ def main() -> None:
     nmf = artifacts.dictionary(base, progress=not args.json)
     (setting, mixtures), = validation_sets(base, args.n).items()
     test = artifacts.datasets(base)["test"]
+    layer_sets = [tuple(s.split(",")) for s in args.layer_sets] if args.layer_sets else [base.layers]
     for seed in args.seeds:
-        for temperature in args.temperatures:
-            recipe = base.with_(interpreter_temperature=temperature)
+        for temperature, layers in [(t, ls) for t in args.temperatures for ls in layer_sets]:
+            recipe = base.with_(interpreter_temperature=temperature, layers=layers)
             t0 = time.perf_counter()
             if seed == base.seed:  # the book's own seed: cached like the book's interpreter
                 interp = artifacts.interpreter(recipe, model, progress=not args.json)
@@ -69,7 +75,7 @@ def main() -> None:
             r = evaluate(interp.explain, interp.classify, mixtures, threshold=args.threshold)
             r.update(selection(interp, mixtures, args.threshold))
             row = {
-                "seed": seed, "temperature": temperature,
+                "seed": seed, "temperature": temperature, "layers": list(layers),
                 "val_fidelity": round(interp.history.best_val_fidelity, 4),
                 "unseen_speaker_fidelity": round(interp.fidelity(test), 4),
                 "setting": setting, "split": "val", "n": len(mixtures), "threshold": args.threshold,
