@@ -25,10 +25,24 @@ every seed, so ``DIGITS`` keeps T = 1. (george, for the record: 0.816 / 0.758 / 
 little overlap between the two digits' selections (Jaccard 0.17 / 0.09 / 0.14 against
 0.18 / 0.09 / 0.16): its interpretations hold less of the digit, not more of the other voice.
 
+Layers (2026-11-27, ``results/fsdd_layers.jsonl``), the recipe's four blocks against the last two
+(``block3,block4``), seeds 0 / 1 / 2: SI-SDRi -6.0 / -6.6 / -6.0 dB against -5.1 / -4.5 / -5.5,
+better in every seed; FF 0.12 / 0.17 / 0.19 against 0.10 / 0.13 / 0.09, worse in every seed;
+Fid-In 0.15 / 0.14 / 0.16 against 0.14 / 0.16 / 0.10 and agreement on the mixtures 0.70 / 0.68 /
+0.71 against 0.66 / 0.68 / 0.74, either way; validation fidelity 0.985-0.995 for both. On the
+training speakers held out (``fsdd_speaker_fold.py --layer-sets``, seed 0) the two blocks agreed
+with the classifier on 0.712 of lucas's clips against 0.662 and on 0.730 of nicolas's against
+0.728. A trade, not a gain: more of the digit in the interpretation, less of the decision taken
+away with it; ``DIGITS`` keeps its four blocks. Two blocks train in about 96 s against 113 s
+(seeds 1 and 2, this run). (george, for the record: 0.816 / 0.758 / 0.884 against
+0.758 / 0.834 / 0.884.)
+
 Usage::
 
     python benchmarks/fsdd_interpreter_variants.py --json --temperatures 1 3 \
         > benchmarks/results/fsdd_temperature.jsonl
+    python benchmarks/fsdd_interpreter_variants.py --json --layer-sets block1,block2,block3,block4 \
+        block3,block4 > benchmarks/results/fsdd_layers.jsonl
 """
 
 from __future__ import annotations

@@ -21,10 +21,16 @@ a re-run follows ``DIGITS`` as it is now.
 ``--temperatures 1 3`` trains an interpreter per temperature of the fidelity term
 (``Interpreter.fit(temperature=...)``, knowledge distillation's softened targets): does learning how
 ``f`` ranks every class help it follow ``f`` on a voice it has not heard? With seeds 0 and 1 (the
-last eight rows of the results), 3 against 1 at the epoch selected on validation: lucas 0.738
+eight rows after the first run's), 3 against 1 at the epoch selected on validation: lucas 0.738
 against 0.662 and 0.732 against 0.716, nicolas 0.746 against 0.728 and 0.816 against 0.738.
 It agrees more often, but its interpretations are worse
 (``benchmarks/fsdd_interpreter_variants.py``), so ``DIGITS`` keeps 1.
+
+``--layer-sets block1,block2,block3,block4 block3,block4`` trains an interpreter per set of
+classifier layers it reads: are the deeper layers, trained to tell digits apart, less tied to the
+voice? With seed 0 (the last four rows), the last two blocks against all four: lucas 0.712 against
+0.662, nicolas 0.730 against 0.728. Their interpretations trade FF for SI-SDR
+(``benchmarks/fsdd_interpreter_variants.py``), so ``DIGITS`` keeps all four.
 
 Usage::
 
@@ -33,6 +39,8 @@ Usage::
     for seed in 0 1; do
         python benchmarks/fsdd_speaker_fold.py --json --folds lucas nicolas --temperatures 1 3 --seed $seed
     done >> benchmarks/results/fsdd_speaker_fold.jsonl
+    python benchmarks/fsdd_speaker_fold.py --json --folds lucas nicolas --seed 0 \
+        --layer-sets block1,block2,block3,block4 block3,block4 >> benchmarks/results/fsdd_speaker_fold.jsonl
 """
 
 from __future__ import annotations
