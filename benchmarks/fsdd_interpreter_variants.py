@@ -52,6 +52,7 @@ import json
 import time
 
 import torch
+from fsdd_speaker_fold import add_layer_sets, layer_sets
 from mask_domain import validation_sets
 
 from l2i import artifacts
@@ -63,9 +64,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per interpreter (no progress bars)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="interpreter training seeds")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0])
-    parser.add_argument("--layer-sets", nargs="+", default=None, metavar="LAYERS",
-                        help="classifier layers the interpreter reads, comma-separated, one set per variant "
-                             "(e.g. block1,block2,block3,block4 block3,block4; default: the recipe's)")
+    add_layer_sets(parser)
     parser.add_argument("--n", type=int, default=80, help="validation mixtures")
     parser.add_argument("--threshold", type=float, default=0.2)
     args = parser.parse_args()
@@ -76,9 +75,9 @@ def main() -> None:
     nmf = artifacts.dictionary(base, progress=not args.json)
     (setting, mixtures), = validation_sets(base, args.n).items()
     test = artifacts.datasets(base)["test"]
-    layer_sets = [tuple(s.split(",")) for s in args.layer_sets] if args.layer_sets else [base.layers]
+    variants = [(t, ls) for t in args.temperatures for ls in layer_sets(args.layer_sets) or (base.layers,)]
     for seed in args.seeds:
-        for temperature, layers in [(t, ls) for t in args.temperatures for ls in layer_sets]:
+        for temperature, layers in variants:
             recipe = base.with_(interpreter_temperature=temperature, layers=layers)
             t0 = time.perf_counter()
             if seed == base.seed:  # the book's own seed: cached like the book's interpreter

@@ -91,6 +91,19 @@ def check_folds(parser: argparse.ArgumentParser, folds: list[str]) -> None:
         parser.error(f"--folds takes training speakers ({', '.join(speakers)}), not {sorted(bad)}")
 
 
+def add_layer_sets(parser: argparse.ArgumentParser) -> None:
+    """``--layer-sets``: comma-separated classifier layers, one set per interpreter (read with
+    :func:`layer_sets`)."""
+    parser.add_argument("--layer-sets", nargs="+", default=None, metavar="LAYERS",
+                        help="classifier layers the interpreter reads, comma-separated, one set per interpreter "
+                             "(e.g. block1,block2,block3,block4 block3,block4; default: the recipe's)")
+
+
+def layer_sets(values: list[str] | None) -> tuple[tuple[str, ...], ...] | None:
+    """``["block1,block2", "block3"]`` -> ``(("block1", "block2"), ("block3",))``; None stays None."""
+    return tuple(tuple(v.split(",")) for v in values) if values else None
+
+
 def fold_data(speaker: str, duration: float) -> dict:
     held = ("george", speaker)
     test = FSDD("test", test_speakers=held, duration=duration)
@@ -154,16 +167,13 @@ def main() -> None:
     parser.add_argument("--temperatures", nargs="+", type=float, default=[1.0],
                         help="temperatures of the fidelity term (Interpreter.fit's temperature), each trained")
     parser.add_argument("--seed", type=int, default=None, help="training seed of everything (default: the recipe's)")
-    parser.add_argument("--layer-sets", nargs="+", default=None, metavar="LAYERS",
-                        help="classifier layers the interpreter reads, comma-separated, one set per interpreter "
-                             "(e.g. block1,block2,block3,block4 block3,block4; default: the recipe's)")
+    add_layer_sets(parser)
     args = parser.parse_args()
     check_folds(parser, args.folds)
     start = time.perf_counter()
     for speaker in args.folds:
-        layer_sets = tuple(tuple(s.split(",")) for s in args.layer_sets) if args.layer_sets else None
         for row in run_fold(speaker, args.epochs, progress=not args.json, temperatures=tuple(args.temperatures), seed=args.seed,
-                            layer_sets=layer_sets):
+                            layer_sets=layer_sets(args.layer_sets)):
             print(json.dumps(row) if args.json else json.dumps(row, indent=1), flush=True)
     print(json.dumps({"total_seconds": round(time.perf_counter() - start, 1)}), flush=True)
 

@@ -33,6 +33,24 @@ def fabricated_fsdd(folder: Path) -> Path:
     return folder
 
 
+def tiny_fsdd_study(name: str, tmp_path: Path, monkeypatch):
+    """The study ``name`` on a fabricated FSDD, its ``DIGITS`` a tiny recipe, its cache in ``tmp_path``."""
+    monkeypatch.setenv("L2I_FSDD", str(fabricated_fsdd(tmp_path / "fsdd")))
+    monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
+    study = _load(name)
+    tiny = study.artifacts.Recipe(
+        "fsdd", n_components=4, nmf_iter=3, classifier_width=4, classifier_epochs=1, interpreter_epochs=1,
+        layers=("block3", "block4"), interpreter_augment=True,
+    )
+    monkeypatch.setattr(study.artifacts, "DIGITS", tiny)
+    return study
+
+
+def cached_stages(tmp_path: Path) -> list[str]:
+    """The stages of the FSDD artifacts ``tiny_fsdd_study`` left in its cache, sorted."""
+    return sorted(p.name.split("-")[1] for p in (tmp_path / "cache" / "artifacts").glob("fsdd-*.pt"))
+
+
 def test_speaker_fold_holds_out_one_training_speaker_and_never_uses_the_test_speaker(tmp_path, monkeypatch):
     monkeypatch.setenv("L2I_FSDD", str(fabricated_fsdd(tmp_path)))
     study = _load("fsdd_speaker_fold")
@@ -98,14 +116,7 @@ def test_classifier_fold_refuses_the_test_speaker():
 
 
 def test_fsdd_seeds_trains_the_recipe_once_per_seed_and_scores_the_unseen_speaker(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("L2I_FSDD", str(fabricated_fsdd(tmp_path / "fsdd")))
-    monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
-    study = _load("fsdd_seeds")
-    tiny = study.artifacts.Recipe(
-        "fsdd", n_components=4, nmf_iter=3, classifier_width=4, classifier_epochs=1, interpreter_epochs=1,
-        layers=("block3", "block4"), interpreter_augment=True,
-    )
-    monkeypatch.setattr(study.artifacts, "DIGITS", tiny)
+    study = tiny_fsdd_study("fsdd_seeds", tmp_path, monkeypatch)
     monkeypatch.setattr(sys, "argv", ["fsdd_seeds.py", "--seeds", "0", "3"])
     study.main()
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -113,19 +124,12 @@ def test_fsdd_seeds_trains_the_recipe_once_per_seed_and_scores_the_unseen_speake
     for r in rows:
         assert 0.0 <= r["classifier_unseen_speaker_accuracy"] <= 1.0 and 0.0 <= r["interpreter_unseen_speaker_fidelity"] <= 1.0
     # Each seed trained its own classifier, dictionary and interpreter.
-    saved = sorted(p.name.split("-")[1] for p in (tmp_path / "cache" / "artifacts").glob("fsdd-*.pt"))
+    saved = cached_stages(tmp_path)
     assert saved.count("classifier") == saved.count("dictionary") == saved.count("interpreter") == 2
 
 
 def test_fsdd_interpreter_variants_trains_each_seed_and_variant_on_the_recipes_classifier(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("L2I_FSDD", str(fabricated_fsdd(tmp_path / "fsdd")))
-    monkeypatch.setenv("L2I_CACHE", str(tmp_path / "cache"))
-    study = _load("fsdd_interpreter_variants")
-    tiny = study.artifacts.Recipe(
-        "fsdd", n_components=4, nmf_iter=3, classifier_width=4, classifier_epochs=1, interpreter_epochs=1,
-        layers=("block3", "block4"), interpreter_augment=True,
-    )
-    monkeypatch.setattr(study.artifacts, "DIGITS", tiny)
+    study = tiny_fsdd_study("fsdd_interpreter_variants", tmp_path, monkeypatch)
     monkeypatch.setattr(sys, "argv", [
         "fsdd_interpreter_variants.py", "--json", "--seeds", "0", "3", "--temperatures", "1", "2", "--n", "4",
         "--layer-sets", "block3,block4", "block4",
@@ -140,18 +144,11 @@ def test_fsdd_interpreter_variants_trains_each_seed_and_variant_on_the_recipes_c
         assert {"SI-SDRi", "FF", "Fid-In", "val_fidelity", "unseen_speaker_fidelity"} <= set(r)
         assert 0 <= r["mask_mean"] <= 1 and 0 <= r["jaccard"] <= 1
     # One classifier and dictionary; the book's seed's interpreters cached, the others' not.
-    saved = sorted(p.name.split("-")[1] for p in (tmp_path / "cache" / "artifacts").glob("fsdd-*.pt"))
-    assert saved == ["classifier", "dictionary"] + ["interpreter"] * 4
+    assert cached_stages(tmp_path) == ["classifier", "dictionary"] + ["interpreter"] * 4
 
 
 def test_speaker_fold_trains_one_interpreter_per_layer_set(tmp_path, monkeypatch):
-    monkeypatch.setenv("L2I_FSDD", str(fabricated_fsdd(tmp_path / "fsdd")))
-    study = _load("fsdd_speaker_fold")
-    tiny = study.artifacts.Recipe(
-        "fsdd", n_components=4, nmf_iter=3, classifier_width=4, classifier_epochs=1, interpreter_epochs=1,
-        layers=("block3", "block4"), interpreter_augment=True,
-    )
-    monkeypatch.setattr(study.artifacts, "DIGITS", tiny)
+    study = tiny_fsdd_study("fsdd_speaker_fold", tmp_path, monkeypatch)
     rows = study.run_fold("lucas", [1], progress=False, layer_sets=(("block4",), ("block2", "block4")))
     assert [r["layers"] for r in rows] == [["block4"], ["block2", "block4"]]
     assert all(r["fold_speaker"] == "lucas" and 0 <= r["selected_by_val"]["fold_fidelity"] <= 1 for r in rows)
