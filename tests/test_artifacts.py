@@ -154,3 +154,19 @@ def test_recipe_temperature_is_checked_keyed_and_passed_to_fit(monkeypatch):
     assert seen == [1.0, 3.0]
     # The same seed and data: only the fidelity term differs, and so do the trained interpreters.
     assert not torch.equal(plain(x), softened(x))
+
+
+def test_recipe_front_end_builds_the_classifier_and_keys_it():
+    coarse = TINY.with_(classifier_n_mels=40, classifier_hop_length=128)
+    model = artifacts.new_classifier(coarse, 10)
+    assert (model.mel.n_mels, model.mel.hop_length, model.block1[0].out_channels) == (40, 128, 4)
+    default = artifacts.new_classifier(TINY, 10)
+    assert (default.mel.n_mels, default.mel.hop_length) == (64, 64)  # a quarter of the 256-sample window
+    assert artifacts._key(TINY, "classifier") != artifacts._key(coarse, "classifier")
+    assert artifacts._key(TINY, "interpreter") != artifacts._key(coarse, "interpreter")
+    assert artifacts._key(TINY, "dictionary") == artifacts._key(coarse, "dictionary")
+    # The front end changes what the network sees: 1 s at 8 kHz is 63 frames every 128 samples.
+    assert model.features(torch.zeros(1, 8000)).shape == (1, 1, 40, 63)
+    for bad in ({"classifier_n_mels": 0}, {"classifier_hop_length": 0}):
+        with pytest.raises(ValueError, match="classifier_n_mels and classifier_hop_length"):
+            TINY.with_(**bad)
