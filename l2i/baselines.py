@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from .audio import Spectrogram, as_batch
-from .explanation import Explanation, check_threshold, explanation_from_mask, select, soft_mask
+from .explanation import Explanation, check_binarize, check_threshold, explanation_from_mask, select, soft_mask
 from .models import check_logits, frozen, resolve_targets
 
 __all__ = ["RandomComponents", "Saliency", "IntegratedGradients", "SLIME", "IdealRatioMask", "methods"]
@@ -339,6 +339,7 @@ def methods(
     seed: int = 0,
     magnitude: bool = True,
     output_fidelity=None,
+    binarize: float | None = None,
 ) -> dict:
     """``{name: explain}`` for the comparison of the book and the benchmark, on one classifier.
 
@@ -348,8 +349,11 @@ def methods(
     :mod:`l2i.explanation`), named "..., magnitude mask". ``output_fidelity``, an optional third
     interpreter trained with the input and output terms (``Interpreter.fit(lam_out=...)``), is
     listed with its mask on the magnitude only, as "L2I + input/output fidelity, magnitude mask".
+    ``binarize``, a share in (0, 1], adds the last interpreter given (output, else input fidelity,
+    else L2I) again with a binary mask (``explain(..., binarize=...)``), named "..., binary mask".
     Every baseline reads the interpreter's classifier and spectrogram.
     """
+    check_binarize(binarize)
     interpreters = {"L2I": interpreter}
     if input_fidelity is not None:
         interpreters["L2I + input fidelity"] = input_fidelity
@@ -359,6 +363,11 @@ def methods(
                     for name, interp in interpreters.items()})
     if output_fidelity is not None:
         out["L2I + input/output fidelity, magnitude mask"] = partial(output_fidelity.explain, domain="magnitude")
+        interpreters["L2I + input/output fidelity"] = output_fidelity
+    if binarize is not None:
+        # A binary mask is the same in both domains (see l2i.explanation).
+        name, interp = list(interpreters.items())[-1]
+        out[f"{name}, binary mask"] = partial(interp.explain, binarize=binarize)
     out.update({
         "Random components": RandomComponents(interpreter, seed=seed).explain,
         "Saliency": Saliency.from_interpreter(interpreter).explain,

@@ -16,6 +16,12 @@ a bin half explained by the kept components is played 20 dB down when ``|S|`` is
 interpretation of a source that shares its bins with another comes out quieter and thinner than the
 source. Binary masks are the same in both domains. Chapter "Evaluating interpretations" measures both.
 
+Also beyond the original, ``binarize=c`` turns the soft mask into a binary one: a bin is kept whole
+where the kept components explain at least a share ``c`` of it (``M >= c``) and removed elsewhere,
+as occlusion methods such as SLIME remove whole segments. A soft mask leaves part of every bin it
+touches in the residual, so removing the interpretation changes the decision less (lower FF);
+``benchmarks/binary_mask.py`` measures the trade against SI-SDR on validation data.
+
 The residual is the input minus the interpretation audio (the linear-magnitude complement with the
 same phase), so ``interpretation + residual == input``.
 
@@ -38,8 +44,8 @@ from torch import Tensor
 from .audio import Spectrogram
 
 __all__ = [
-    "MASK_DOMAINS", "Explanation", "apply_mask", "build_explanation", "check_domain", "check_threshold",
-    "explanation_from_mask", "select", "soft_mask",
+    "MASK_DOMAINS", "Explanation", "apply_mask", "binary_mask", "build_explanation", "check_binarize", "check_domain",
+    "check_threshold", "explanation_from_mask", "select", "soft_mask",
 ]
 
 _EPS = 1e-8
@@ -53,6 +59,22 @@ def soft_mask(W: Tensor, H: Tensor, weights: Tensor) -> Tensor:
     selected components); returns (..., freq, frames) in [0, 1].
     """
     return (W @ (weights.unsqueeze(-1) * H)) / (W @ H + _EPS)
+
+
+def check_binarize(binarize: float | None) -> None:
+    """Raise unless ``binarize`` is None (a soft mask) or a share in (0, 1]."""
+    if binarize is not None and not 0 < binarize <= 1:
+        raise ValueError(
+            f"binarize is the share of a bin the kept components must explain for the bin to be kept, "
+            f"in (0, 1], or None for the soft mask; got {binarize}"
+        )
+
+
+def binary_mask(mask: Tensor, binarize: float | None) -> Tensor:
+    """``1`` where ``mask >= binarize``, else ``0`` (same shape and dtype); ``mask`` itself when
+    ``binarize`` is None."""
+    check_binarize(binarize)
+    return mask if binarize is None else (mask >= binarize).to(mask.dtype)
 
 
 def check_domain(domain: str) -> None:
@@ -90,7 +112,7 @@ class Explanation:
     selected : (B, K)  bool, the units kept
     H : (B, K, frames)  activations; None for methods without a dictionary
     X, phase : (B, freq, frames)  input log1p magnitude and phase
-    mask : (B, freq, frames)  soft mask in [0, 1]
+    mask : (B, freq, frames)  soft mask in [0, 1] (0 or 1 where ``binarize`` is set)
     spectrogram : (B, freq, frames)  interpretation, ``apply_mask(X, mask, domain)`` (``mask * X``
         by default)
     audio : (B, samples)  the interpretation, listenable
@@ -103,6 +125,8 @@ class Explanation:
     method : str  who made it ("L2I", or a baseline's name)
     unit : str  what ``relevance`` scores ("component", "segment")
     domain : str  where the mask was applied: "log1p" (the method) or "magnitude"
+    binarize : float, optional  the share of a bin above which a binary mask keeps it; None for a
+        soft mask
     """
 
     waveform: Tensor
@@ -128,6 +152,7 @@ class Explanation:
     method: str = "L2I"
     unit: str = "component"
     domain: str = "log1p"
+    binarize: float | None = None
 
     def __len__(self) -> int:
         return self.waveform.shape[0]
@@ -139,6 +164,7 @@ class Explanation:
             f"Explanation(method={self.method!r}, batch={len(self)}, targets=[{targets}{more}], "
             f"threshold={self.threshold:g}, {self.unit}s kept={self.selected.sum(1).tolist()[:4]}{more}, "
             + (f"domain={self.domain!r}, " if self.domain != "log1p" else "")
+            + (f"binarize={self.binarize:g}, " if self.binarize is not None else "")
             + f"sample_rate={self.sample_rate})"
         )
 
@@ -160,7 +186,8 @@ class Explanation:
 
     def component_audio(self, k: int, index: int = 0) -> Tensor:
         """Audio of component ``k`` alone in item ``index``: mask ``W_k H_k / (W H)`` on the input,
-        in the explanation's ``domain``."""
+        in the explanation's ``domain``. Always the component's soft share, even in a binarized
+        explanation: one component alone seldom explains most of a bin."""
         if self.W is None or self.H is None:
             raise ValueError(f"{self.method} explanations have no NMF components to play one by one")
         if not 0 <= k < self.W.shape[1]:
@@ -279,14 +306,16 @@ def build_explanation(
     classes: tuple[str, ...] | None,
     method: str = "L2I",
     domain: str = "log1p",
+    binarize: float | None = None,
 ) -> Explanation:
-    """Steps 1-4 of the module docstring on a batch; used by :meth:`Interpreter.explain`."""
+    """Steps 1-4 of the module docstring on a batch; used by :meth:`Interpreter.explain`.
+    ``binarize``: see :func:`binary_mask`."""
     rel, selected = select(relevance, threshold, top_k)
-    mask = soft_mask(W, H, selected.to(H.dtype)).clamp(0, 1)
+    mask = binary_mask(soft_mask(W, H, selected.to(H.dtype)).clamp(0, 1), binarize)
     return explanation_from_mask(
         waveform, X, phase, logits, mask, target, spectrogram, threshold, classes,
         relevance=rel, selected=selected, H=H, W=W, interpreter_logits=interpreter_logits, method=method,
-        domain=domain,
+        domain=domain, binarize=binarize,
     )
 
 
@@ -327,12 +356,14 @@ def explanation_from_mask(
     method: str = "L2I",
     unit: str = "component",
     domain: str = "log1p",
+    binarize: float | None = None,
 ) -> Explanation:
     """An :class:`Explanation` from a mask in [0, 1] over the spectrogram (step 4 onwards).
 
     Shapes: ``waveform`` (B, samples); ``X``, ``phase``, ``mask`` (B, freq, frames); ``logits``
     (B, classes); ``target`` (B,); ``relevance``/``selected`` (B, K), default K = 0. ``domain``:
-    where the mask is applied (:func:`apply_mask`). Items whose input is silent or whose mask is
+    where the mask is applied (:func:`apply_mask`); ``binarize``: recorded, the share that made
+    ``mask`` binary (:func:`binary_mask`), if one did. Items whose input is silent or whose mask is
     empty are marked ``silent`` ("nothing to explain") and get silent audio.
     """
     check_domain(domain)
@@ -377,4 +408,5 @@ def explanation_from_mask(
         method=method,
         unit=unit,
         domain=domain,
+        binarize=binarize,
     )

@@ -24,7 +24,9 @@ from tqdm.auto import tqdm
 
 from .audio import Spectrogram, as_batch
 from .datasets import collate
-from .explanation import Explanation, apply_mask, build_explanation, check_domain, check_threshold, soft_mask
+from .explanation import (
+    Explanation, apply_mask, build_explanation, check_binarize, check_domain, check_threshold, soft_mask,
+)
 from .models import check_logits, frozen, resolve_targets
 from .nmf import NMF
 from .persistence import save_torch
@@ -286,6 +288,7 @@ class Interpreter(nn.Module):
         top_k: int | None = None,
         sample_rate: int | None = None,
         domain: str = "log1p",
+        binarize: float | None = None,
     ) -> Explanation:
         """Listenable interpretations of the classifier's decisions on ``waveform``.
 
@@ -304,6 +307,9 @@ class Interpreter(nn.Module):
         domain : {"log1p", "magnitude"}
             Where the mask is applied: on the log1p spectrogram as in the original method, or on
             the linear magnitude (see :mod:`l2i.explanation`).
+        binarize : float, optional
+            Make the mask binary: keep a bin whole where the kept components explain at least this
+            share of it, remove it elsewhere (see :mod:`l2i.explanation`). None: the soft mask.
 
         Returns
         -------
@@ -312,6 +318,7 @@ class Interpreter(nn.Module):
         """
         check_threshold(threshold)
         check_domain(domain)
+        check_binarize(binarize)
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
         if sample_rate is not None:
@@ -335,7 +342,7 @@ class Interpreter(nn.Module):
         target = resolve_targets(target, logits)
         return build_explanation(
             x, X, phase, H, logits, out, self.relevance(H, target), target,
-            self.W, self.spectrogram, threshold, top_k, self.classes, domain=domain,
+            self.W, self.spectrogram, threshold, top_k, self.classes, domain=domain, binarize=binarize,
         )
 
     # ------------------------------------------------------------------ training

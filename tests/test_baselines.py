@@ -209,3 +209,19 @@ def test_results_table_marks_the_best_non_oracle_value():
     assert lines[2] == "| A | **0.500** | 10.000 | **0.002** |"
     assert lines[3] == "| B | 0.200 | **5.000** | 1.5 |"
     assert lines[4] == "| Oracle IRM | 0.900 | 0.000 | - |"
+
+
+def test_methods_adds_the_last_interpreter_with_a_binary_mask(interp):
+    interpreter, train = interp
+    x = torch.stack([train[i].waveform for i in range(2)])
+    plain = baselines.methods(interpreter, slime_samples=10)
+    assert not any("binary" in name for name in plain)
+    with_in = baselines.methods(interpreter, input_fidelity=interpreter, slime_samples=10, binarize=0.4)
+    assert [n for n in with_in if "binary" in n] == ["L2I + input fidelity, binary mask"]
+    e = with_in["L2I + input fidelity, binary mask"](x)
+    assert e.binarize == 0.4 and set(e.mask.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(e.mask, (interpreter.explain(x).mask >= 0.4).float())
+    with_out = baselines.methods(interpreter, output_fidelity=interpreter, slime_samples=10, binarize=0.4)
+    assert [n for n in with_out if "binary" in n] == ["L2I + input/output fidelity, binary mask"]
+    with pytest.raises(ValueError, match="binarize is the share"):
+        baselines.methods(interpreter, binarize=1.5)

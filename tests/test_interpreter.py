@@ -159,6 +159,26 @@ def test_magnitude_domain_explanations(parts, trained):
         interp.explain(x, domain="linear")
 
 
+def test_binary_masks_keep_whole_bins_where_the_kept_components_explain_enough(parts, trained):
+    train, _, nmf, f = parts
+    interp, _ = trained
+    x = torch.stack([train[i].waveform for i in range(4)])
+    soft = interp.explain(x)
+    for cut in (0.3, 1.0):
+        hard = interp.explain(x, binarize=cut, domain="magnitude")
+        assert torch.equal(hard.selected, soft.selected) and hard.binarize == cut
+        assert torch.equal(hard.mask, (soft.mask >= cut).float()), "a bin is kept whole exactly where M >= cut"
+        # Whole bins: the interpretation is the input's magnitude there and nothing elsewhere.
+        torch.testing.assert_close(hard.spectrogram, hard.mask * hard.X)
+        torch.testing.assert_close(hard.audio + hard.residual, x)
+        assert f"binarize={cut:g}" in repr(hard) and hard[1].binarize == cut
+    assert 0 < float(interp.explain(x, binarize=0.3).mask.mean()) < 1
+    assert soft.binarize is None and "binarize" not in repr(soft)
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match=r"binarize is the share of a bin .* in \(0, 1\]"):
+            interp.explain(x, binarize=bad)
+
+
 def test_bad_targets_and_silence(parts):
     train, _, nmf, f = parts
     interp = make(f, nmf)

@@ -153,3 +153,25 @@ def test_speaker_fold_trains_one_interpreter_per_layer_set(tmp_path, monkeypatch
     assert [r["layers"] for r in rows] == [["block4"], ["block2", "block4"]]
     assert all(r["fold_speaker"] == "lucas" and 0 <= r["selected_by_val"]["fold_fidelity"] <= 1 for r in rows)
     assert [r["layers"] for r in study.run_fold("lucas", [1], progress=False)] == [["block3", "block4"]]
+
+
+def test_binary_mask_study_keeps_the_si_sdr_lead_before_it_chases_ff():
+    study = _load("binary_mask")
+    m = lambda ff, sdr=None: {"FF": ff, **({} if sdr is None else {"SI-SDRi": sdr})}  # noqa: E731
+    cuts = (0.2, 0.5)
+    low, high = study.binary_name(0.2), study.binary_name(0.5)
+    records = [  # a clean setting (no sources, no SI-SDRi) and two mixtures
+        {"methods": {study.SOFT: m(0.4), low: m(0.9), high: m(0.6), "SLIME": m(0.7)}},
+        {"methods": {study.SOFT: m(0.5, 3.0), low: m(0.8, -1.0), high: m(0.7, 2.0), "SLIME": m(0.7, 0.0)}},
+        {"methods": {study.SOFT: m(0.5, 2.0), low: m(0.8, 0.5), high: m(0.6, 1.0), "SLIME": m(0.8, 1.0)}},
+    ]
+    choice = study.choose(records, cuts)
+    # 0.2 has the higher FF (0.833 against 0.633) but its SI-SDRi (-0.25) falls under SLIME's (0.5).
+    assert choice["cut"] == 0.5
+    assert choice["mean_FF"][low] == 0.8333 and choice["mean_SI-SDRi"][high] == 1.5
+    assert choice["mean_SI-SDRi"]["SLIME"] == 0.5
+    records[2]["methods"]["SLIME"]["SI-SDRi"] = 5.0  # now no cut clears SLIME's mean (2.5)
+    assert study.choose(records, cuts)["cut"] is None
+    for r in records:
+        del r["methods"]["SLIME"]  # without SLIME, the highest FF
+    assert study.choose(records, cuts)["cut"] == 0.2
