@@ -219,7 +219,8 @@ def plot_comparison(results: dict, metrics: tuple[str, ...] = ("FF", "Fid-In", "
     rows = -(-len(methods) // 5)  # legend rows
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.4 + 0.25 * rows), layout="constrained", squeeze=False)
     width = 0.8 / len(methods)
-    colors = plt.get_cmap("tab10")
+    # tab10 repeats its last colour past ten methods; tab20 gives each of up to twenty its own.
+    colors = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")
     for ax, metric in zip(axes[0], metrics):
         for j, method in enumerate(methods):
             values = [results[s].get(method, {}).get(metric, np.nan) for s in settings]

@@ -58,9 +58,10 @@ def players(clips: Mapping[str, object], sample_rate: int, columns: int = 4) -> 
     return HTML(grid + "".join(cells) + "</div>" + note)
 
 
-def explorer(interpreter, data, n_components: int = 3):
-    """Controls to choose a clip, the class to explain, the threshold and where the mask is applied
-    (``domain`` of :meth:`l2i.Interpreter.explain`), with players and a plot.
+def explorer(interpreter, data, n_components: int = 3, cuts: tuple[float, ...] = (0.3, 0.5)):
+    """Controls to choose a clip, the class to explain, the threshold, where the mask is applied
+    (``domain`` of :meth:`l2i.Interpreter.explain`) and whether it is soft or binary (``binarize``,
+    one of ``cuts``), with players and a plot.
 
     Book: chapter "Listening to interpretations". Returns an ``ipywidgets.VBox``; the controls act
     when the notebook runs live (in the static book the first view is shown).
@@ -74,13 +75,15 @@ def explorer(interpreter, data, n_components: int = 3):
     target = w.Dropdown(options=[("classifier's decision", -1)] + [(c, i) for i, c in enumerate(classes)], description="class")
     threshold = w.FloatSlider(0.2, min=0.0, max=0.9, step=0.05, description="threshold")
     domain = w.Dropdown(options=[("log magnitude", "log1p"), ("magnitude", "magnitude")], description="mask on")
+    # 0 stands for the soft mask (binarize=None): a dropdown's value must compare equal to itself.
+    shape = w.Dropdown(options=[("soft", 0.0)] + [(f"binary, share >= {c:g}", c) for c in cuts], description="mask")
     out = w.Output()
 
     def show(_=None):
         example = data[clip.value]
         e = interpreter.explain(
             example.waveform, target=None if target.value < 0 else target.value, threshold=threshold.value,
-            domain=domain.value,
+            domain=domain.value, binarize=shape.value or None,
         )
         with out:
             out.clear_output(wait=True)
@@ -90,7 +93,7 @@ def explorer(interpreter, data, n_components: int = 3):
             display(fig)
             plt.close(fig)  # shown once, in the output area; not again by the inline backend
 
-    controls = (clip, target, threshold, domain)
+    controls = (clip, target, threshold, domain, shape)
     for control in controls:
         control.observe(show, names="value")
     show()

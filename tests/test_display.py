@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from l2i.audio import Spectrogram
-from l2i.plotting import plot_atoms, plot_loss, specshow, spectrogram_grid
+from l2i.plotting import plot_atoms, plot_comparison, plot_loss, specshow, spectrogram_grid
 from l2i.widgets import player, players
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,9 +69,20 @@ def test_explorer_controls_reach_explain():
     interp.explain = lambda *args, **kw: calls.append(kw) or explain(*args, **kw)
     box = explorer(interp, data)
     controls = box.children[0].children
-    assert [c.description for c in controls] == ["clip", "class", "threshold", "mask on"]
-    assert calls[-1] == {"target": None, "threshold": 0.2, "domain": "log1p"}
+    assert [c.description for c in controls] == ["clip", "class", "threshold", "mask on", "mask"]
+    assert calls[-1] == {"target": None, "threshold": 0.2, "domain": "log1p", "binarize": None}
     controls[3].value = "magnitude"
     controls[1].value = 2
-    assert calls[-1] == {"target": 2, "threshold": 0.2, "domain": "magnitude"}
+    assert calls[-1] == {"target": 2, "threshold": 0.2, "domain": "magnitude", "binarize": None}
+    controls[4].value = 0.3
+    assert calls[-1]["binarize"] == 0.3
     plt.close("all")
+
+
+def test_comparison_gives_every_method_its_own_colour():
+    for n in (3, 12):
+        results = {s: {f"method {j}": {"FF": 0.1 * j, "Fid-In": 1.0, "SI-SDRi": -j} for j in range(n)} for s in ("a", "b")}
+        fig = plot_comparison(results)
+        colours = {tuple(p.get_facecolor()) for p in fig.axes[0].patches}
+        assert len(fig.axes[0].patches) == 2 * n and len(colours) == n
+        plt.close(fig)

@@ -130,7 +130,7 @@ def test_widgets_render_from_saved_state(server, browser):
     while not browser.find_elements(By.CSS_SELECTOR, ".widget-slider") and time.time() < deadline:
         time.sleep(0.2)
     labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".widget-label")]
-    assert {"clip", "class", "threshold", "mask on"} <= set(labels), f"explorer controls not rendered (labels: {labels})"
+    assert {"clip", "class", "threshold", "mask on", "mask"} <= set(labels), f"explorer controls not rendered (labels: {labels})"
     assert browser.find_elements(By.CSS_SELECTOR, ".widget-dropdown select"), "the class dropdown is missing"
     output = browser.find_element(By.CSS_SELECTOR, ".widget-output")
     assert output.find_elements(By.TAG_NAME, "audio"), "the explorer's players did not render"
