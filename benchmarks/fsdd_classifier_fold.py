@@ -53,27 +53,47 @@ from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from fsdd_speaker_fold import check_folds, fold_data
 from l2i import artifacts
 from l2i.audio import white_noise
 from l2i.datasets import collate
-from l2i.models import MelCNN, accuracy, perturb
+from l2i.models import accuracy, perturb
 
 # The recipe the recorded runs compared against, fixed here whatever artifacts.DIGITS becomes.
 BASE = artifacts.DIGITS.with_(classifier_width=16, classifier_n_mels=64, classifier_hop_length=None, classifier_epochs=25)
 VARIANTS = ("base", "eq", "eq12", "noise", "eq+noise", "mixup", "ema", "w32", "e40", "level", "level+eq", "hop128", "w32+hop128", "w32+mels40+hop128")
 
 
-class LevelledMelCNN(MelCNN):
-    """``MelCNN`` that scales each clip to an RMS of 0.1 before its mel front end, so the log
-    floor (``+ 1e-3``) sits at the same depth below every speaker's voice."""
+class Levelled(nn.Module):
+    """A classifier that first scales each clip ``(batch, samples)`` to an RMS of 0.1, so its
+    log-mel floor (``+ 1e-3``) sits at the same depth below every speaker's voice."""
 
-    def features(self, waveform: Tensor) -> Tensor:
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, waveform: Tensor) -> Tensor:
         rms = waveform.pow(2).mean(dim=-1, keepdim=True).sqrt()
-        return super().features(waveform * (0.1 / rms.clamp_min(1e-4)))
+        return self.model(waveform * (0.1 / rms.clamp_min(1e-4)))
+
+
+def variant_recipe(variant: str) -> artifacts.Recipe:
+    """``BASE`` with the classifier fields a variant changes (width, front end, epochs); the
+    variant's other parts change training, not the recipe."""
+    parts = set(variant.split("+"))
+    changes = {}
+    if "e40" in parts:
+        changes["classifier_epochs"] = 40
+    if "w32" in parts:
+        changes["classifier_width"] = 2 * BASE.classifier_width
+    if "hop128" in parts:
+        changes["classifier_hop_length"] = 128
+    if "mels40" in parts:
+        changes["classifier_n_mels"] = 40
+    return BASE.with_(**changes)
 
 
 def random_equalizer(x: Tensor, generator: torch.Generator, max_db: float = 6.0) -> Tensor:
@@ -101,18 +121,15 @@ def add_noise(x: Tensor, generator: torch.Generator, snr_db: tuple[float, float]
 def run(variant: str, fold: str, seed: int = 0) -> dict:
     """Train the variant of ``BASE`` on the three other training speakers; score ``fold`` every
     epoch."""
-    recipe = BASE
+    recipe = variant_recipe(variant)
     data = fold_data(fold, duration=recipe.duration)
     parts = set(variant.split("+"))
-    epochs = 40 if "e40" in parts else recipe.classifier_epochs
-    width = 2 * recipe.classifier_width if "w32" in parts else recipe.classifier_width
+    epochs = recipe.classifier_epochs
+    n_classes = len(data["train"].classes)
     torch.manual_seed(seed)
-    front_end = {"hop_length": 128} if "hop128" in parts else {}
-    if "mels40" in parts:
-        front_end["n_mels"] = 40
-    model = (LevelledMelCNN if "level" in parts else MelCNN)(
-        len(data["train"].classes), recipe.sample_rate, width=width, **front_end
-    )
+    model = artifacts.new_classifier(recipe, n_classes)
+    if "level" in parts:
+        model = Levelled(model)
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(data["train"], batch_size=32, shuffle=True, collate_fn=collate, generator=generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
@@ -134,7 +151,7 @@ def run(variant: str, fold: str, seed: int = 0) -> dict:
                 x = random_equalizer(x, generator, 12.0)
             if "noise" in parts:
                 x = add_noise(x, generator)
-            target = F.one_hot(y, model.n_classes).float()
+            target = F.one_hot(y, n_classes).float()
             if "mixup" in parts:
                 weight = torch.distributions.Beta(0.4, 0.4).sample((x.shape[0], 1))
                 partner = torch.randperm(x.shape[0], generator=generator)

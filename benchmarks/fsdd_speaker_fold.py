@@ -1,8 +1,9 @@
 """Where does the FSDD interpreter lose the unseen speaker? A study on a held-out *training* speaker.
 
 The book's FSDD interpreter agrees with its classifier on 0.99 of the training speakers'
-validation takes and on 0.82 of the unseen test speaker's clips (the recipe of the time; see below). Choosing remedies by that test
-speaker would tune on the test set, so this script holds out one of the training speakers instead
+validation takes and on 0.82 of the unseen test speaker's clips (the recipe of the time; see
+below). Choosing remedies by that test speaker would tune on the test set, so this script holds
+out one of the training speakers instead
 (the test speaker, george, is left out entirely): a classifier, a dictionary and interpreters are
 trained on the other three speakers as ``l2i.artifacts.DIGITS`` says, and every epoch of each
 interpreter is scored on

@@ -107,6 +107,22 @@ def test_classifier_fold_equalizer_is_a_bounded_smooth_gain():
     assert (gain[:, 1:] - gain[:, :-1]).abs().max() < 0.5
 
 
+def test_classifier_fold_variants_are_recipes_and_the_adopted_one_is_the_books():
+    study = _load("fsdd_classifier_fold")
+    fields = ("classifier_width", "classifier_n_mels", "classifier_hop_length", "classifier_epochs")
+    pick = lambda r: tuple(getattr(r, f) for f in fields)  # noqa: E731
+    assert pick(study.variant_recipe("base")) == (16, 64, None, 25)
+    assert pick(study.variant_recipe("eq+noise")) == (16, 64, None, 25)  # training changes, not the recipe
+    assert pick(study.variant_recipe("w32+e40")) == (32, 64, None, 40)
+    assert pick(study.variant_recipe("w32+mels40+hop128")) == pick(study.artifacts.DIGITS)
+    # The level variant scales each clip to an RMS of 0.1 before the classifier hears it.
+    heard = []
+    levelled = study.Levelled(lambda w: heard.append(w) or w.sum(1, keepdim=True))
+    x = torch.randn(2, 400) * torch.tensor([[0.01], [3.0]])
+    levelled(x)
+    torch.testing.assert_close(heard[0].pow(2).mean(1).sqrt(), torch.full((2,), 0.1))
+
+
 def test_classifier_fold_refuses_the_test_speaker():
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "fsdd_classifier_fold.py"), "--folds", "george"],
