@@ -58,7 +58,7 @@ def players(clips: Mapping[str, object], sample_rate: int, columns: int = 4) -> 
     return HTML(grid + "".join(cells) + "</div>" + note)
 
 
-def explorer(interpreter, data, n_components: int = 3, cuts: tuple[float, ...] = (0.3, 0.5)):
+def explorer(interpreter, data, n_components: int = 3, cuts: tuple[float, ...] = (0.05, 0.3)):
     """Controls to choose a clip, the class to explain, the threshold, where the mask is applied
     (``domain`` of :meth:`l2i.Interpreter.explain`) and whether it is soft or binary (``binarize``,
     one of ``cuts``), with players and a plot.
