@@ -125,7 +125,7 @@ class Explanation:
     method : str  who made it ("L2I", or a baseline's name)
     unit : str  what ``relevance`` scores ("component", "segment")
     domain : str  where the mask was applied: "log1p" (the method) or "magnitude"
-    binarize : float, optional  the share of a bin above which a binary mask keeps it; None for a
+    binarize : float, optional  the share of a bin at or above which a binary mask keeps it; None for a
         soft mask
     """
 
