@@ -38,7 +38,7 @@ from functools import partial
 
 import torch
 
-from interpretation import OUTPUT_TERM
+from interpretation import output_term_recipe
 from l2i import artifacts
 from l2i.baselines import SLIME
 from l2i.metrics import compare
@@ -55,9 +55,7 @@ def binary_name(cut: float) -> str:
 def best_interpreter(recipe, progress: bool):
     """The classifier and the benchmark's best interpreter of ``recipe``'s dataset."""
     model, _ = artifacts.classifier(recipe, progress=progress)
-    best = recipe.with_(lam_in=1.0)
-    if OUTPUT_TERM[recipe.dataset]["lam_out"] > 0:
-        best = best.with_(**OUTPUT_TERM[recipe.dataset])
+    best = output_term_recipe(recipe, lam_in=1.0) or recipe.with_(lam_in=1.0)
     return artifacts.interpreter(best, model, progress=progress)
 
 
@@ -76,8 +74,12 @@ def choose(records: list[dict], cuts) -> dict:
     metrics}}``): ``{"cut": c or None, "mean_FF": {...}, "mean_SI-SDRi": {...}}``. ``cut`` is
     None where no cut keeps the mean SI-SDRi above SLIME's."""
     names = [SOFT] + [binary_name(c) for c in cuts] + (["SLIME"] if "SLIME" in records[0]["methods"] else [])
-    mean = lambda name, key: sum(v) / len(v) if (v := [r["methods"][name][key] for r in records  # noqa: E731
-                                                       if key in r["methods"][name]]) else float("nan")
+
+    def mean(name: str, key: str) -> float:
+        """Over the settings that have ``key`` (SI-SDRi: those with known sources)."""
+        values = [r["methods"][name][key] for r in records if key in r["methods"][name]]
+        return sum(values) / len(values) if values else float("nan")
+
     ff = {n: round(mean(n, "FF"), 4) for n in names}
     sdr = {n: round(mean(n, "SI-SDRi"), 2) for n in names}
     bar = sdr.get("SLIME", float("-inf"))

@@ -74,6 +74,16 @@ def setting_data(name: str, n: int):
     return artifacts.SCENES, evaluation_sets(test, n)[_SCENES_SETS[name]]
 
 
+def output_term_recipe(recipe, lam_in: float, lam_out: float | None = None):
+    """The recipe of ``recipe``'s interpreter with the input and output terms, or None where the
+    dataset gets none. ``lam_out``: the output term's weight (``None``: the dataset's
+    ``OUTPUT_TERM``, with its epochs; 0: none)."""
+    output_term = dict(OUTPUT_TERM[recipe.dataset])
+    if lam_out is not None:
+        output_term["lam_out"] = lam_out
+    return recipe.with_(lam_in=lam_in, **output_term) if output_term["lam_out"] > 0 else None
+
+
 def methods_for(recipe, lam_in: float, lam_out: float | None, progress: bool) -> tuple[dict, object, dict]:
     """The methods to compare on a recipe's classifier, its ``classify`` and facts about it.
 
@@ -82,12 +92,8 @@ def methods_for(recipe, lam_in: float, lam_out: float | None, progress: bool) ->
     model, history = artifacts.classifier(recipe, progress=progress)
     l2i = artifacts.interpreter(recipe, model, progress=progress)
     l2i_in = artifacts.interpreter(recipe.with_(lam_in=lam_in), model, progress=progress)
-    output_term = dict(OUTPUT_TERM[recipe.dataset])
-    if lam_out is not None:
-        output_term["lam_out"] = lam_out
-    l2i_out = None
-    if output_term["lam_out"] > 0:
-        l2i_out = artifacts.interpreter(recipe.with_(lam_in=lam_in, **output_term), model, progress=progress)
+    out_recipe = output_term_recipe(recipe, lam_in, lam_out)
+    l2i_out = None if out_recipe is None else artifacts.interpreter(out_recipe, model, progress=progress)
     test = artifacts.datasets(recipe)["test"]
     facts = {
         "classifier_val_accuracy": round(history.best_val_accuracy, 4),

@@ -191,3 +191,13 @@ def test_binary_mask_study_keeps_the_si_sdr_lead_before_it_chases_ff():
     for r in records:
         del r["methods"]["SLIME"]  # without SLIME, the highest FF
     assert study.choose(records, cuts)["cut"] == 0.2
+
+
+def test_output_term_recipe_is_the_benchmarks_best_interpreter_per_dataset():
+    study = _load("interpretation")
+    scenes, digits = study.artifacts.SCENES, study.artifacts.DIGITS
+    best = study.output_term_recipe(scenes, lam_in=1.0)
+    assert (best.lam_in, best.lam_out, best.interpreter_epochs) == (1.0, 0.5, 40)
+    assert study.output_term_recipe(scenes, lam_in=1.0, lam_out=0.0) is None
+    assert study.output_term_recipe(digits, lam_in=1.0) is None  # FSDD gets no output term
+    assert study.output_term_recipe(digits, lam_in=1.0, lam_out=0.3).lam_out == 0.3
