@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .audio import check_waveform, fit_length, resample, scale_to_snr, white_noise
 from .datasets import collate
 
-__all__ = ["MelCNN", "MaxPool2x2", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets", "perturb", "mix_pairs"]
+__all__ = ["MelCNN", "MaxPool2x2", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets", "perturb", "mix_pairs", "mask_stretch"]
 
 
 class MaxPool2x2(nn.Module):
@@ -72,6 +72,12 @@ class MelCNN(nn.Module):
         Mel front end; by default about 32 ms windows and 8 ms hops.
     width : int
         Channels of the first block (doubled in each of the next two).
+    dropout : float
+        Before the linear head, while training.
+    time_mask : bool
+        While training, also mask a random stretch of frames (SpecAugment's time mask, next to its
+        band mask); the unseen-speaker study that adopted it is
+        ``benchmarks/fsdd_classifier_fold.py``.
     """
 
     def __init__(
@@ -83,8 +89,10 @@ class MelCNN(nn.Module):
         n_mels: int = 64,
         width: int = 16,
         dropout: float = 0.2,
+        time_mask: bool = False,
     ):
         super().__init__()
+        self.time_mask = bool(time_mask)
         n_fft = n_fft or _power_of_two(0.032 * sample_rate)
         hop_length = hop_length or n_fft // 4
         self.sample_rate, self.n_classes = int(sample_rate), int(n_classes)
@@ -104,18 +112,20 @@ class MelCNN(nn.Module):
 
         Each band's mean over time is removed (cepstral mean normalisation): the clip's overall
         colour, from the microphone or the voice, does not reach the network. While training, one
-        random band of up to a sixth of the mel bands is masked (SpecAugment).
+        random band of up to a sixth of the mel bands and (``time_mask``) one random stretch of up
+        to a sixth of the frames are masked (SpecAugment).
         """
-        x = torch.log(self.mel(waveform) + 1e-3).unsqueeze(1)
+        x = self.log_mel(waveform)
         x = x - x.mean(dim=-1, keepdim=True)
         if self.training:
-            batch, _, n_mels, _ = x.shape
-            width = torch.randint(0, max(1, n_mels // 6), (batch,), device=x.device)
-            start = (torch.rand(batch, device=x.device) * (n_mels - width)).long()
-            bands = torch.arange(n_mels, device=x.device)[None, :]
-            masked = (bands >= start[:, None]) & (bands < (start + width)[:, None])
-            x = x.masked_fill(masked[:, None, :, None], 0.0)
+            x = mask_stretch(x, dim=2)
+            if self.time_mask:
+                x = mask_stretch(x, dim=3)
         return x
+
+    def log_mel(self, waveform: Tensor) -> Tensor:
+        """``(batch, samples) -> (batch, 1, n_mels, frames)``, ``log(mel power + 1e-3)``."""
+        return torch.log(self.mel(waveform) + 1e-3).unsqueeze(1)
 
     def forward(self, waveform: Tensor) -> Tensor:
         """Logits ``(batch, classes)`` of waveforms ``(batch, samples)`` or ``(samples,)``."""
@@ -131,6 +141,22 @@ class MelCNN(nn.Module):
         h = h.mean(dim=2)  # (batch, channels, frames)
         pooled = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
         return self.head(self.dropout(pooled))
+
+
+def mask_stretch(x: Tensor, dim: int) -> Tensor:
+    """``x`` ``(batch, ...)`` with, per example, one random stretch of up to a sixth of axis ``dim``
+    set to 0 (SpecAugment's band or time mask; the stretch may be empty). Same shape.
+
+    Book: chapter "Training the classifier".
+    """
+    batch, size = x.shape[0], x.shape[dim]
+    width = torch.randint(0, max(1, size // 6), (batch,), device=x.device)
+    start = (torch.rand(batch, device=x.device) * (size - width)).long()
+    steps = torch.arange(size, device=x.device)[None, :]
+    masked = (steps >= start[:, None]) & (steps < (start + width)[:, None])  # (batch, size)
+    shape = [batch] + [1] * (x.ndim - 1)
+    shape[dim] = size
+    return x.masked_fill(masked.view(shape), 0.0)
 
 
 def _power_of_two(n: float) -> int:

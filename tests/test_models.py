@@ -1,11 +1,11 @@
-"""l2i.models.mix_pairs: the mixing augmentation for interpreter training."""
+"""l2i.models: the reference CNN, its training masks and loop, and the mixing augmentation."""
 
 import pytest
 import torch
 
 from l2i.audio import rms
 from l2i.datasets import SyntheticScenes
-from l2i.models import MelCNN, accuracy, mix_pairs, train_classifier
+from l2i.models import MelCNN, accuracy, mask_stretch, mix_pairs, train_classifier
 
 
 def _clips(batch: int = 4, n: int = 800) -> torch.Tensor:
@@ -50,6 +50,45 @@ def test_bad_arguments_are_named():
         mix_pairs(_clips()[None], g)
     with pytest.raises(ValueError, match=r"mix channels down"):
         MelCNN(3)(_clips()[:, None].expand(-1, 2, -1))  # (batch, channels, samples)
+
+
+def test_mask_stretch_zeroes_one_short_stretch_of_the_chosen_axis_per_example():
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 40, 63) + 1.0  # no zeros of its own
+    for dim, size in [(2, 40), (3, 63)]:
+        out = mask_stretch(x, dim)
+        assert out.shape == x.shape
+        kept = out != 0
+        other = 3 if dim == 2 else 2
+        # whole bands (or frames): the mask does not depend on the other axis
+        assert torch.equal(kept.all(dim=other), kept.any(dim=other))
+        line = kept.all(dim=other).squeeze(1)  # (batch, size)
+        widths = (~line).sum(dim=1)
+        assert widths.max() < size // 6 and widths.sum() > 0
+        for row in line:  # one contiguous stretch
+            gone = (~row).nonzero().flatten()
+            if len(gone):
+                assert gone[-1] - gone[0] + 1 == len(gone)
+        assert torch.equal(out[kept], x[kept])
+
+
+def test_melcnn_masks_frames_while_training_only_and_when_asked():
+    wave = torch.randn(8, 8000, generator=torch.Generator().manual_seed(1)) * 0.1
+    torch.manual_seed(0)
+    net = MelCNN(10, width=4, n_mels=40, hop_length=128, time_mask=True)
+    plain = MelCNN(10, width=4, n_mels=40, hop_length=128)
+
+    def masked_frames(model):
+        with torch.no_grad():
+            return (model.features(wave) == 0).all(dim=2).sum().item()  # frames zero in every band
+
+    torch.manual_seed(3)
+    assert masked_frames(net.train()) > 0
+    torch.manual_seed(3)
+    assert masked_frames(plain.train()) == 0
+    assert masked_frames(net.eval()) == 0
+    with torch.no_grad():
+        assert torch.equal(net.features(wave), plain.eval().features(wave))
 
 
 def test_pooling_without_gradients_gives_max_pool2d_values():

@@ -109,12 +109,22 @@ def test_classifier_fold_equalizer_is_a_bounded_smooth_gain():
 
 def test_classifier_fold_variants_are_recipes_and_the_adopted_one_is_the_books():
     study = _load("fsdd_classifier_fold")
-    fields = ("classifier_width", "classifier_n_mels", "classifier_hop_length", "classifier_epochs")
+    fields = ("classifier_width", "classifier_n_mels", "classifier_hop_length", "classifier_epochs", "classifier_time_mask")
     pick = lambda r: tuple(getattr(r, f) for f in fields)  # noqa: E731
-    assert pick(study.variant_recipe("base")) == (16, 64, None, 25)
-    assert pick(study.variant_recipe("eq+noise")) == (16, 64, None, 25)  # training changes, not the recipe
-    assert pick(study.variant_recipe("w32+e40")) == (32, 64, None, 40)
-    assert pick(study.variant_recipe("w32+mels40+hop128")) == pick(study.artifacts.DIGITS)
+    assert pick(study.variant_recipe("base")) == (16, 64, None, 25, False)
+    assert pick(study.variant_recipe("eq+noise")) == (16, 64, None, 25, False)  # training changes, not the recipe
+    assert pick(study.variant_recipe("w32+e40")) == (32, 64, None, 40, False)
+    assert pick(study.variant_recipe("w32+mels40+hop128")) == (32, 40, 128, 25, False)
+    assert pick(study.variant_recipe("w32+mels40+hop128+tmask")) == pick(study.artifacts.DIGITS)
+    assert study.artifacts.new_classifier(study.variant_recipe("w32+mels40+hop128+tmask"), 10).time_mask
+    # The lifter keeps the log-mel's first DCT coefficients: all of them change nothing.
+    model = study.artifacts.new_classifier(study.BASE, 10).eval()
+    wave = torch.randn(2, 8000, generator=torch.Generator().manual_seed(0)) * 0.1
+    plain = model.features(wave)
+    study.cepstral_lifter(model, model.mel.n_mels)
+    torch.testing.assert_close(model.features(wave), plain, atol=1e-4, rtol=0)
+    study.cepstral_lifter(model, 5)
+    assert (model.features(wave) - plain).abs().max() > 0.1
     # The level variant scales each clip to an RMS of 0.1 before the classifier hears it.
     heard = []
     levelled = study.Levelled(lambda w: heard.append(w) or w.sum(1, keepdim=True))
