@@ -47,8 +47,9 @@ on the folds and, on george, 0.808, 0.824 and 0.826 (``benchmarks/fsdd_seeds.py`
   ahead in seven runs of eight (lucas 0.886 / 0.900 against 0.868 / 0.878, nicolas 0.724 / 0.624
   against 0.644 / 0.600, yweweler 0.906 / 0.922 against 0.900 / 0.844, jackson 0.584 / 0.528
   against 0.536 / 0.596); over the last five epochs 0.745 against 0.733, jackson lower there
-  (0.515 / 0.501 against 0.555 / 0.585). It costs no training time (the masks are a few tensor
-  operations), unlike 40 epochs (0.747). Adopted: ``DIGITS`` has ``classifier_time_mask=True``;
+  (0.515 / 0.501 against 0.555 / 0.585). The masks are a few tensor operations per batch, unlike
+  40 epochs (0.747); not timed side by side (these runs took 110-148 s, the comparison's of an
+  earlier day 91-106 s, on this shared machine). Adopted: ``DIGITS`` has ``classifier_time_mask=True``;
 - ``tmask+e40`` (on ``w32+mels40+hop128``): the time mask and 40 epochs. All four folds, seed 0:
   0.772 against 0.775 for ``tmask`` alone at the selected epoch (lucas 0.906, nicolas 0.726,
   jackson 0.550, yweweler 0.906), 0.775 against 0.752 over the last five epochs, at about 1.6

@@ -168,7 +168,7 @@ SCENES = Recipe("scenes", interpreter_mix=0.3)
 # (benchmarks/fsdd_seeds.py). The figures above this paragraph are the earlier classifier's.
 # SpecAugment's time mask next to its band mask (classifier_time_mask, same study, all four folds,
 # seeds 0 and 1, rule fixed before the second seed): 0.759 against 0.733, ahead in seven runs of
-# eight, at no cost in time; 20 cepstral coefficients or 13 (seed 0) changed nothing. Adopted on
+# eight, for a few tensor operations per batch; 20 cepstral coefficients or 13 (seed 0) changed nothing. Adopted on
 # the folds; then, on george, seeds 0 / 1 / 2: classifier 0.808 / 0.824 / 0.826 against
 # 0.792 / 0.792 / 0.788 without it, interpreter fidelity 0.860 / 0.874 / 0.882 against
 # 0.844 / 0.850 / 0.910.
