@@ -133,6 +133,42 @@ def test_classifier_fold_variants_are_recipes_and_the_adopted_one_is_the_books()
     torch.testing.assert_close(heard[0].pow(2).mean(1).sqrt(), torch.full((2,), 0.1))
 
 
+def test_classifier_fold_freq_mixstyle_and_speaker_reversal():
+    study = _load("fsdd_classifier_fold")
+    torch.manual_seed(0)
+    model = study.artifacts.new_classifier(study.BASE, 10)
+    wave = torch.randn(4, 8000, generator=torch.Generator().manual_seed(0)) * 0.1
+    plain = model.features
+    study.freq_mixstyle(model, p=1.0)
+    # Evaluation hears the clip as it is; training gets each band's standard deviation over time
+    # mixed between clips, its mean (0 after the mean removal) kept.
+    model.eval()
+    torch.testing.assert_close(model.features(wave), plain(wave))
+    model.train()
+    torch.manual_seed(1)
+    mixed = model.features(wave)
+    torch.manual_seed(1)
+    reference = plain(wave)
+    assert mixed.shape == reference.shape and (mixed - reference).abs().max() > 1e-3
+    torch.testing.assert_close(mixed.mean(dim=(1, 3)), torch.zeros(4, mixed.shape[2]), atol=1e-4, rtol=0)
+    sd, sd_ref = mixed.std(dim=(1, 3)), reference.std(dim=(1, 3))
+    lo, hi = sd_ref.min(dim=0).values, sd_ref.max(dim=0).values
+    assert bool(((sd >= lo - 1e-3) & (sd <= hi + 1e-3)).all())
+    # The pooled features are what the head reads.
+    model.eval()
+    torch.testing.assert_close(model.head(study.pooled(model, wave)), model(wave))
+    # The reversal: the identity forward, the gradient times -scale backward.
+    x = torch.randn(3, 5, requires_grad=True)
+    y = study.GradientReversal.apply(x, 0.5)
+    assert torch.equal(y, x)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, torch.full((3, 5), -0.5))
+    # Speakers as indices of the sorted names.
+    fake = type("Split", (), {"speakers": ["lucas", "jackson", "lucas"], "__len__": lambda self: 3, "__getitem__": lambda self, i: i})()
+    paired = study.WithSpeaker(fake)
+    assert [paired[i] for i in range(3)] == [(0, 1), (1, 0), (2, 1)] and paired.n_speakers == 2
+
+
 def test_classifier_fold_refuses_the_test_speaker():
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "fsdd_classifier_fold.py"), "--folds", "george"],
