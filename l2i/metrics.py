@@ -46,6 +46,9 @@ __all__ = [
     "si_sdr_improvement",
     "evaluate",
     "compare",
+    "paired_difference",
+    "paired_differences",
+    "paired_table",
     "results_table",
     "HIGHER_IS_BETTER",
 ]
@@ -181,7 +184,8 @@ def evaluate(
     data: Dataset,
     threshold: float = 0.2,
     batch_size: int = 32,
-) -> dict:
+    per_clip: bool = False,
+) -> dict | tuple[dict, dict]:
     """Average every metric over ``data``, explaining the classifier's decision on each clip.
 
     Parameters
@@ -196,6 +200,10 @@ def evaluate(
         l2i examples; where they carry sources (mixtures), each source's class is also explained
         and its interpretation scored against that source (SI-SDR, SI-SDRi); sources labelled
         :data:`l2i.datasets.NOISE` are not explained.
+    per_clip : bool
+        Also return every metric's value per clip (per explained source for SI-SDR and SI-SDRi),
+        in the order of ``data``: two methods evaluated on the same data are then paired item by
+        item, as :func:`paired_difference` needs.
 
     Returns
     -------
@@ -203,6 +211,7 @@ def evaluate(
         Means of fidelity, FF, Fid-In, AI, AD, AG, SPS, COMP (and SI-SDR, SI-SDRi, SI-SDR of the
         mixture), the share of clips with nothing to explain, the mean number of components kept,
         seconds per explanation and the number of clips. Book: chapter "Evaluating interpretations".
+        With ``per_clip``, ``(means, {metric: values (items,)})``.
     """
     from .datasets import collate
 
@@ -245,28 +254,71 @@ def evaluate(
                 add("SI-SDR", si_sdr(e_s.audio, ref))
                 add("SI-SDR_mixture", si_sdr(xs, ref))
                 add("SI-SDRi", si_sdr_improvement(e_s.audio, xs, ref))
-    result = {name: float(torch.cat(v).mean()) for name, v in rows.items()}
+    values = {name: torch.cat(v) for name, v in rows.items()}
+    result = {name: float(v.mean()) for name, v in values.items()}
     result["seconds_per_explanation"] = seconds / max(count, 1)
     result["n"] = count
-    return result
+    return (result, values) if per_clip else result
 
 
-def compare(methods: dict, classify, data: Dataset, threshold: float = 0.2, batch_size: int = 32, progress: bool = False) -> dict:
+def compare(
+    methods: dict, classify, data: Dataset, threshold: float = 0.2, batch_size: int = 32, progress: bool = False,
+    per_clip: bool = False,
+) -> dict | tuple[dict, dict]:
     """:func:`evaluate` for several methods on the same data: ``{name: results}``.
 
     ``methods`` maps a display name to an ``explain`` callable (``Interpreter.explain`` or a
-    baseline's). Oracles that need sources are skipped on data without them. Book: chapter
-    "Evaluating interpretations".
+    baseline's). Oracles that need sources are skipped on data without them. With ``per_clip``,
+    ``(results, {name: {metric: values (items,)}})``, the values paired across methods (same
+    clips, same order) for :func:`paired_difference`. Book: chapter "Evaluating interpretations".
     """
     from tqdm.auto import tqdm
 
     has_sources = len(data) > 0 and data[0].sources is not None
-    out = {}
+    out, clips = {}, {}
     for name, explain in tqdm(methods.items(), desc="methods", disable=not progress, leave=False):
         if getattr(getattr(explain, "__self__", None), "needs_sources", False) and not has_sources:
             continue
-        out[name] = evaluate(explain, classify, data, threshold=threshold, batch_size=batch_size)
-    return out
+        out[name], clips[name] = evaluate(explain, classify, data, threshold=threshold, batch_size=batch_size, per_clip=True)
+    return (out, clips) if per_clip else out
+
+
+def paired_difference(
+    a: Tensor, b: Tensor, n_resamples: int = 10000, confidence: float = 0.95, seed: int = 0
+) -> dict:
+    """Mean of ``a - b`` over paired items, with a percentile bootstrap interval.
+
+    ``a`` and ``b`` ``(items,)`` are one metric's values for two methods on the same clips (from
+    ``evaluate(..., per_clip=True)``). Resampling the clips, not each method's values apart, keeps
+    what the two share (an easy clip is easy for both), so the interval answers "is A ahead of B
+    on clips like these?" more tightly than two separate error bars could. An interval that
+    contains 0 means the data do not tell the two apart. Book: chapter "Evaluating
+    interpretations".
+
+    Returns
+    -------
+    dict
+        ``difference`` (mean of ``a - b``), ``low`` and ``high`` (the interval's ends) and ``n``.
+    """
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(
+            f"paired_difference needs two 1-D tensors of the same length (one value per clip for each "
+            f"method), got shapes {tuple(a.shape)} and {tuple(b.shape)}: evaluate both on the same data"
+        )
+    if a.numel() < 2:
+        raise ValueError(f"paired_difference needs at least 2 paired values to resample, got {a.numel()}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence is a probability in (0, 1), got {confidence}")
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        raise ValueError("paired_difference got non-finite values: drop or fix those clips first")
+    d = a - b
+    generator = torch.Generator().manual_seed(seed)
+    picks = torch.randint(d.numel(), (n_resamples, d.numel()), generator=generator)
+    means = d[picks].mean(dim=1)
+    tail = (1.0 - confidence) / 2
+    low, high = torch.quantile(means, torch.tensor([tail, 1.0 - tail], dtype=torch.float64)).tolist()
+    return {"difference": float(d.mean()), "low": low, "high": high, "n": d.numel()}
 
 
 # Which way each metric is better, for tables and plots (SPS, COMP: a sparser, simpler mask is
@@ -303,5 +355,45 @@ def results_table(
                 continue
             text = f"{r[c]:.{digits}g}" if c == "seconds_per_explanation" else f"{r[c]:.{digits}f}"
             cells.append(f"**{text}**" if best.get(c) == r[c] and method not in exclude_from_best else text)
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def paired_differences(
+    clips: dict, method: str, metrics: tuple[str, ...] = ("FF", "Fid-In", "SI-SDRi"),
+    exclude: tuple[str, ...] = ("Oracle IRM",), **kwargs,
+) -> dict:
+    """:func:`paired_difference` of ``method`` against every other method of ``clips`` (the
+    per-clip values of ``compare(..., per_clip=True)``): ``{other: {metric: {difference, low,
+    high, n}}}``, for the ``metrics`` both have. Methods whose name starts with ``method``'s first
+    word (its own variants, "L2I ...") and those in ``exclude`` are left out; ``kwargs`` go to
+    :func:`paired_difference`. Book: chapter "Evaluating interpretations"."""
+    if method not in clips:
+        raise ValueError(f"no per-clip values for {method!r}; there are {sorted(clips)}")
+    family = lambda name: name.replace(",", " ").split()[0]  # noqa: E731  "L2I, binary mask" -> "L2I"
+    out = {}
+    for other, values in clips.items():
+        if other == method or other in exclude or family(other) == family(method):
+            continue
+        out[other] = {m: paired_difference(clips[method][m], values[m], **kwargs)
+                      for m in metrics if m in clips[method] and m in values}
+    return out
+
+
+def paired_table(differences: dict, digits: int = 3) -> str:
+    """A markdown table of :func:`paired_differences`: one row per other method, each cell the
+    mean difference and its interval, ``+0.05 [-0.01, +0.11]``; in bold where the interval lies
+    wholly on one side of 0 (a difference the data can tell)."""
+    metrics = list(dict.fromkeys(m for row in differences.values() for m in row))
+    rows = ["| against | " + " | ".join(f"{m} difference" for m in metrics) + " |", "|" + "---|" * (len(metrics) + 1)]
+    for other, row in differences.items():
+        cells = [other]
+        for m in metrics:
+            if m not in row:
+                cells.append("-")
+                continue
+            d = row[m]
+            text = f"{d['difference']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
+            cells.append(f"**{text}**" if d["low"] > 0 or d["high"] < 0 else text)
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -161,6 +161,14 @@ def test_oracle_ratio_mask_recovers_the_source_and_needs_sources(interp):
     assert "oracle" not in compare({"oracle": irm.explain}, irm.classify, data)
     result = compare({"oracle": irm.explain}, irm.classify, mixes)["oracle"]
     assert result["SI-SDRi"] > 5 and "fidelity" not in result
+    # Per clip: the means are the means of the values returned, one per clip (SI-SDRi: one per
+    # explained source), in the data's order, the same for every method.
+    results, clips = compare({"oracle": irm.explain, "again": irm.explain}, irm.classify, mixes, per_clip=True)
+    assert results["oracle"]["SI-SDRi"] == pytest.approx(result["SI-SDRi"])
+    for metric, values in clips["oracle"].items():
+        assert values.ndim == 1 and float(values.mean()) == pytest.approx(results["oracle"][metric])
+    assert clips["oracle"]["FF"].numel() == len(mixes) and clips["oracle"]["SI-SDRi"].numel() == 2 * len(mixes)
+    assert torch.equal(clips["oracle"]["SI-SDRi"], clips["again"]["SI-SDRi"])
 
 
 def test_noisy_clips_add_white_noise_at_the_snr_and_noise_is_not_explained(interp):

@@ -106,3 +106,55 @@ def test_shapes_are_checked():
         M.faithfulness(torch.zeros(3), torch.zeros(3), torch.tensor([0]))
     with pytest.raises(ValueError, match="targets"):
         M.faithfulness(torch.zeros(2, 3), torch.zeros(2, 3), torch.tensor([0, 1, 2]))
+
+
+def test_paired_difference_hand_computed():
+    # A constant difference: every resample has the same mean, so the interval is that point.
+    out = M.paired_difference(torch.tensor([0.5, 0.7, 0.9]), torch.tensor([0.4, 0.6, 0.8]))
+    assert out["difference"] == pytest.approx(0.1) and out["n"] == 3
+    assert out["low"] == pytest.approx(0.1) and out["high"] == pytest.approx(0.1)
+    # Two clips, differences 1 and 0: resampled means are 0 (1/4), 0.5 (1/2) or 1 (1/4), so the
+    # 95% interval runs from 0 to 1 and contains 0: the data cannot tell the methods apart.
+    out = M.paired_difference(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0]))
+    assert (out["difference"], out["low"], out["high"]) == (0.5, 0.0, 1.0)
+    # Pairing: B is A plus a shift on every clip, however spread A is; the interval is the shift.
+    a = torch.randn(50, generator=torch.Generator().manual_seed(0)) * 10
+    out = M.paired_difference(a + 0.3, a)
+    assert out["low"] == pytest.approx(0.3) and out["high"] == pytest.approx(0.3)
+    # Same seed, same interval; the interval narrows as the confidence drops.
+    b = torch.rand(50, generator=torch.Generator().manual_seed(1))
+    assert M.paired_difference(a, b) == M.paired_difference(a, b)
+    wide, narrow = M.paired_difference(a, b), M.paired_difference(a, b, confidence=0.5)
+    assert wide["low"] < narrow["low"] <= narrow["high"] < wide["high"]
+
+
+def test_paired_difference_refuses_what_is_not_paired():
+    with pytest.raises(ValueError, match="same length"):
+        M.paired_difference(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(ValueError, match="same length"):
+        M.paired_difference(torch.zeros(2, 2), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="at least 2"):
+        M.paired_difference(torch.zeros(1), torch.zeros(1))
+    with pytest.raises(ValueError, match="confidence"):
+        M.paired_difference(torch.zeros(3), torch.zeros(3), confidence=95)
+    with pytest.raises(ValueError, match="non-finite"):
+        M.paired_difference(torch.tensor([0.0, float("nan")]), torch.zeros(2))
+
+
+def test_paired_differences_against_every_other_family_and_the_table():
+    one = torch.tensor([1.0, 1.0, 1.0, 1.0])
+    clips = {
+        "L2I": {"FF": one, "SI-SDRi": one},
+        "L2I, binary mask": {"FF": one * 2, "SI-SDRi": one},
+        "SLIME": {"FF": one * 3, "SI-SDRi": torch.tensor([0.0, 2.0, 0.0, 2.0])},
+        "Oracle IRM": {"FF": one, "SI-SDRi": one},
+        "Saliency": {"FF": one},
+    }
+    out = M.paired_differences(clips, "L2I, binary mask")
+    assert set(out) == {"SLIME", "Saliency"}  # not L2I's own variants, not the oracle
+    assert out["SLIME"]["FF"]["difference"] == -1.0 and set(out["Saliency"]) == {"FF"}
+    table = M.paired_table(out, digits=2)
+    assert "| SLIME | **-1.00 [-1.00, -1.00]** | +0.00 [-1.00, +1.00] |" in table  # bold: clear of 0
+    assert "| Saliency | **+1.00 [+1.00, +1.00]** | - |" in table
+    with pytest.raises(ValueError, match="no per-clip values"):
+        M.paired_differences(clips, "L2I + input fidelity")

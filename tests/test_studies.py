@@ -247,3 +247,28 @@ def test_output_term_recipe_is_the_benchmarks_best_interpreter_per_dataset():
     assert study.output_term_recipe(scenes, lam_in=1.0, lam_out=0.0) is None
     assert study.output_term_recipe(digits, lam_in=1.0) is None  # FSDD gets no output term
     assert study.output_term_recipe(digits, lam_in=1.0, lam_out=0.3).lam_out == 0.3
+
+
+def test_interpretation_benchmark_end_to_end_on_a_tiny_recipe(tmp_path, monkeypatch, capsys):
+    study = tiny_fsdd_study("interpretation", tmp_path, monkeypatch)
+    monkeypatch.setattr(sys, "argv", ["interpretation.py", "--json", "--settings", "FSDD mix 0 dB", "--n", "3",
+                                      "--out", str(tmp_path / "out")])
+    study.main()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    record = lines[0]
+    assert record["setting"] == "FSDD mix 0 dB" and record["n"] == 3
+    headline = "L2I + input fidelity, binary mask"
+    assert headline in record["methods"] and set(record["paired"]) == {headline}
+    against = record["paired"][headline]
+    # every baseline but the oracle, none of L2I's own variants
+    assert set(against) == {"Random components", "Saliency", "Integrated Gradients", "SLIME"}
+    for metric in ("FF", "Fid-In", "SI-SDRi"):
+        d = against["SLIME"][metric]
+        assert d["low"] <= d["difference"] <= d["high"]
+        assert d["n"] == (6 if metric == "SI-SDRi" else 3)  # two sources explained per mixture
+        mean = record["methods"][headline][metric] - record["methods"]["SLIME"][metric]
+        assert abs(d["difference"] - mean) < 1e-3
+    saved = json.loads((tmp_path / "out" / "interpretation.json").read_text())
+    assert saved["paired"]["FSDD mix 0 dB"] == record["paired"]
+    report = (tmp_path / "out" / "interpretation.md").read_text()
+    assert f"{headline} minus each baseline" in report and "| SLIME | " in report
