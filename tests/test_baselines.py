@@ -9,7 +9,7 @@ from l2i.audio import Spectrogram
 from l2i.datasets import NOISE, Mixtures, NoisyClips, SyntheticScenes, collate
 from l2i.explanation import Explanation
 from l2i.interpreter import Interpreter
-from l2i.metrics import compare, evaluate, results_table, si_sdr
+from l2i.metrics import compare, evaluate, results_table, si_sdr, si_sdr_improvement
 from l2i.models import MelCNN
 from l2i.nmf import NMF
 
@@ -169,6 +169,29 @@ def test_oracle_ratio_mask_recovers_the_source_and_needs_sources(interp):
         assert values.ndim == 1 and float(values.mean()) == pytest.approx(results["oracle"][metric])
     assert clips["oracle"]["FF"].numel() == len(mixes) and clips["oracle"]["SI-SDRi"].numel() == 2 * len(mixes)
     assert torch.equal(clips["oracle"]["SI-SDRi"], clips["again"]["SI-SDRi"])
+
+
+def test_evaluate_explains_each_class_of_a_mixture_once(interp):
+    it, data = interp
+    mixes = Mixtures(data, n_mixtures=8, snr_db=0.0, seed=0)
+    asked = []
+
+    def explain(x, target=None, threshold=0.2):
+        asked.append(None if target is None else target.tolist())
+        return it.explain(x, target=target, threshold=threshold)
+
+    _, clips = evaluate(explain, it.classify, mixes, batch_size=8, per_clip=True)
+    b = collate([mixes[i] for i in range(8)])
+    decision = it.classify(b.waveforms).argmax(1)
+    # The decision first, then each source's class only for the clips where it is another class.
+    assert asked[0] is None
+    expected = [b.source_labels[:, s][b.source_labels[:, s] != decision].tolist() for s in range(2)]
+    assert asked[1:] == [e for e in expected if e]
+    assert 0 < sum(map(len, expected)) < 16  # the shortcut was taken, and not everywhere
+    # The scores are those of explaining every source's class outright, in the same order.
+    full = torch.cat([si_sdr_improvement(it.explain(b.waveforms, target=b.source_labels[:, s]).audio, b.waveforms, b.sources[:, s])
+                      for s in range(2)])
+    torch.testing.assert_close(clips["SI-SDRi"], full.double(), atol=1e-4, rtol=0)
 
 
 def test_noisy_clips_add_white_noise_at_the_snr_and_noise_is_not_explained(interp):
