@@ -356,7 +356,7 @@ def results_table(
         values = [r[c] for m, r in results.items() if c in r and m not in exclude_from_best]
         if c in HIGHER_IS_BETTER and values:
             best[c] = max(values) if HIGHER_IS_BETTER[c] else min(values)
-    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for method, r in results.items():
         cells = [method]
         for c in columns:
@@ -365,8 +365,13 @@ def results_table(
                 continue
             text = f"{r[c]:.{digits}g}" if c == "seconds_per_explanation" else f"{r[c]:.{digits}f}"
             cells.append(f"**{text}**" if best.get(c) == r[c] and method not in exclude_from_best else text)
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+        rows.append(cells)
+    return _markdown_table(header, rows)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
 
 
 def paired_differences(
@@ -395,15 +400,12 @@ def paired_table(differences: dict, digits: int = 3) -> str:
     mean difference and its interval, ``+0.05 [-0.01, +0.11]``; in bold where the interval lies
     wholly on one side of 0 (a difference the data can tell)."""
     metrics = list(dict.fromkeys(m for row in differences.values() for m in row))
-    rows = ["| against | " + " | ".join(f"{m} difference" for m in metrics) + " |", "|" + "---|" * (len(metrics) + 1)]
+    rows = []
     for other, row in differences.items():
         cells = [other]
         for m in metrics:
-            if m not in row:
-                cells.append("-")
-                continue
-            d = row[m]
-            text = f"{d['difference']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
-            cells.append(f"**{text}**" if d["low"] > 0 or d["high"] < 0 else text)
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+            d = row.get(m)
+            text = "-" if d is None else f"{d['difference']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
+            cells.append(f"**{text}**" if d is not None and (d["low"] > 0 or d["high"] < 0) else text)
+        rows.append(cells)
+    return _markdown_table(["against"] + [f"{m} difference" for m in metrics], rows)
