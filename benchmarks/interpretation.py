@@ -28,7 +28,7 @@ told from the spread of 40 clips.
 
 Usage::
 
-    python benchmarks/interpretation.py --json                     # everything (10 min on 2 cores with every model cached, 34 from an empty cache)
+    python benchmarks/interpretation.py --json                     # everything (25 min on 2 cores from an empty cache, 10 with every model cached)
     python benchmarks/interpretation.py --json --settings scenes "scenes mix 0 dB" --n 20
     python benchmarks/interpretation.py --json --out benchmarks/results   # + .json, .md and .png there
 """
