@@ -130,12 +130,9 @@ def main() -> None:
             prepared[recipe.dataset] = methods_for(recipe, args.lam_in, args.lam_out, progress=not args.json)
         methods, classify, facts = prepared[recipe.dataset]
         results, clips = compare(methods, classify, data, threshold=args.threshold, progress=not args.json, per_clip=True)
-        rounded = {m: {k: round(v, 4) for k, v in r.items()} for m, r in results.items()}
-        all_results[name] = rounded
+        rounded = all_results[name] = _rounded(results)
         headline = next(m for m in methods if m.startswith("L2I") and m.endswith("binary mask"))
-        paired = {headline: {other: {metric: {k: round(v, 4) for k, v in d.items()} for metric, d in row.items()}
-                             for other, row in paired_differences(clips, headline).items()}}
-        all_paired[name] = paired
+        paired = all_paired[name] = {headline: _rounded(paired_differences(clips, headline))}
         record = {"setting": name, "n": len(data), "threshold": args.threshold, **facts, "methods": rounded,
                   "paired": paired, "seconds": round(time.perf_counter() - t0, 1)}
         print(json.dumps(record) if args.json else json.dumps(record, indent=2), flush=True)
@@ -143,6 +140,13 @@ def main() -> None:
     print(json.dumps({"total_seconds": total, "n": args.n, "settings": args.settings}), flush=True)
     if args.out:
         write_report(all_results, all_paired, args, total)
+
+
+def _rounded(value, digits: int = 4):
+    """``value`` with every number in its nested dicts rounded to ``digits`` places, for the JSON."""
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    return round(value, digits)
 
 
 def write_report(results: dict, paired: dict, args, total: float) -> None:
