@@ -169,6 +169,35 @@ def test_classifier_fold_freq_mixstyle_and_speaker_reversal():
     assert [paired[i] for i in range(3)] == [(0, 1), (1, 0), (2, 1)] and paired.n_speakers == 2
 
 
+def test_classifier_fold_vocal_tract_warp_moves_formants_and_keeps_nyquist():
+    study = _load("fsdd_classifier_fold")
+    power = torch.rand(3, 129, 7, generator=torch.Generator().manual_seed(0))
+    # alpha 1 is the identity.
+    torch.testing.assert_close(study.warp_frequencies(power, torch.ones(3)), power)
+    # A peak at bin 40 (below the knee, 0.6 * 128 * min(alpha, 1) / alpha) moves to alpha * 40.
+    peak = torch.zeros(2, 129, 1)
+    peak[:, 40] = 1.0
+    warped = study.warp_frequencies(peak, torch.tensor([1.1, 0.9]))
+    assert warped[0].argmax() == 44 and warped[1].argmax() == 36
+    # DC and the Nyquist bin stay where they are; values stay within the input's range.
+    edges = torch.zeros(2, 129, 1)
+    edges[:, 0], edges[:, 128] = 2.0, 3.0
+    moved = study.warp_frequencies(edges, torch.tensor([1.1, 0.9]))
+    assert torch.equal(moved[:, 0], edges[:, 0]) and torch.equal(moved[:, 128], edges[:, 128])
+    assert float(moved.min()) >= 0.0 and float(moved.max()) <= 3.0
+    # In the classifier: evaluation hears the clip as recorded, training a warped spectrum.
+    torch.manual_seed(0)
+    model = study.artifacts.new_classifier(study.variant_recipe("w32+mels40+hop128+tmask+vtlp"), 10)
+    wave = torch.randn(2, 8000, generator=torch.Generator().manual_seed(0)) * 0.1
+    plain = model.log_mel
+    study.vocal_tract_perturbation(model)
+    model.eval()
+    torch.testing.assert_close(model.log_mel(wave), plain(wave))
+    model.train()
+    changed = model.log_mel(wave)
+    assert changed.shape == plain(wave).shape and (changed - plain(wave)).abs().max() > 1e-3
+
+
 def test_classifier_fold_refuses_the_test_speaker():
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "fsdd_classifier_fold.py"), "--folds", "george"],
@@ -237,6 +266,21 @@ def test_binary_mask_study_keeps_the_si_sdr_lead_before_it_chases_ff():
     for r in records:
         del r["methods"]["SLIME"]  # without SLIME, the highest FF
     assert study.choose(records, cuts)["cut"] == 0.2
+
+
+def test_output_term_study_pairs_each_variant_with_the_first_and_with_slime():
+    study = _load("output_fidelity")
+    by_method = {
+        "lam_out 0": {"FF": torch.tensor([0.5, 0.5, 0.5]), "SI-SDRi": torch.tensor([1.0, 2.0, 3.0])},
+        "lam_out 0.05": {"FF": torch.tensor([0.75, 0.5, 1.0]), "SI-SDRi": torch.tensor([1.0, 2.0, 3.0])},
+        "SLIME": {"FF": torch.tensor([1.0, 1.0, 1.0])},
+    }
+    rows = study.paired_rows(by_method)
+    assert list(rows) == ["lam_out 0.05 - lam_out 0", "lam_out 0 - SLIME", "lam_out 0.05 - SLIME"]
+    assert rows["lam_out 0.05 - lam_out 0"]["FF"]["difference"] == 0.25  # (0.25 + 0 + 0.5) / 3
+    assert rows["lam_out 0.05 - lam_out 0"]["SI-SDRi"]["difference"] == 0.0
+    assert rows["lam_out 0 - SLIME"]["FF"] == {"difference": -0.5, "low": -0.5, "high": -0.5, "n": 3}
+    assert "SI-SDRi" not in rows["lam_out 0 - SLIME"]  # SLIME has no value for it here
 
 
 def test_output_term_recipe_is_the_benchmarks_best_interpreter_per_dataset():
