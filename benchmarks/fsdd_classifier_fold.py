@@ -227,14 +227,6 @@ class GradientReversal(torch.autograd.Function):
         return -ctx.scale * grad, None
 
 
-def pooled(model: MelCNN, waveform: Tensor) -> Tensor:
-    """``model``'s pooled features ``(batch, 16 * width)``, what its head reads (MelCNN.forward
-    up to the head)."""
-    h = model.norm(model.features(waveform))
-    h = model.block4(model.block3(model.block2(model.block1(h)))).mean(dim=2)
-    return torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
-
-
 class WithSpeaker(torch.utils.data.Dataset):
     """``(example, speaker index)`` pairs of an FSDD split, for the speaker-adversarial head."""
 
@@ -348,7 +340,7 @@ def run(variant: str, fold: str, seed: int = 0) -> dict:
                 x = weight * x + (1 - weight) * x[partner]
                 target = weight * target + (1 - weight) * target[partner]
             if "spkadv" in parts:
-                features = pooled(model, x)
+                features = model.pooled(x)
                 logits = model.head(model.dropout(features))
                 # the reversal's weight ramps from 0 to 1 over training, as Ganin et al. do
                 progress = (epoch + step / len(loader)) / epochs

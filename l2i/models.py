@@ -136,11 +136,15 @@ class MelCNN(nn.Module):
             )
         if waveform.ndim == 1:
             waveform = waveform.unsqueeze(0)
+        return self.head(self.dropout(self.pooled(waveform)))
+
+    def pooled(self, waveform: Tensor) -> Tensor:
+        """What the head reads: ``(batch, samples) -> (batch, 16 * width)``, the last block's
+        channels averaged over frequency, then their mean and maximum over time."""
         h = self.norm(self.features(waveform))
         h = self.block4(self.block3(self.block2(self.block1(h))))
         h = h.mean(dim=2)  # (batch, channels, frames)
-        pooled = torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
-        return self.head(self.dropout(pooled))
+        return torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
 
 
 def mask_stretch(x: Tensor, dim: int) -> Tensor:

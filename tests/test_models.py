@@ -114,6 +114,10 @@ def test_pooling_without_gradients_gives_max_pool2d_values():
     with torch.no_grad():
         reading = net(wave)
     assert torch.equal(reading, net(wave.clone().requires_grad_()).detach())
+    # The head reads the pooled features, 16 * width of them per clip.
+    with torch.no_grad():
+        features = net.pooled(wave)
+    assert features.shape == (3, 64) and torch.equal(net.head(features), reading)
 
 
 def test_train_classifier_keeps_the_best_validation_epoch_and_reports_each_epoch():

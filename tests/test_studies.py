@@ -156,7 +156,7 @@ def test_classifier_fold_freq_mixstyle_and_speaker_reversal():
     assert bool(((sd >= lo - 1e-3) & (sd <= hi + 1e-3)).all())
     # The pooled features are what the head reads.
     model.eval()
-    torch.testing.assert_close(model.head(study.pooled(model, wave)), model(wave))
+    torch.testing.assert_close(model.head(model.pooled(wave)), model(wave))
     # The reversal: the identity forward, the gradient times -scale backward.
     x = torch.randn(3, 5, requires_grad=True)
     y = study.GradientReversal.apply(x, 0.5)
