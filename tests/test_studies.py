@@ -115,6 +115,7 @@ def test_classifier_fold_variants_are_recipes_and_the_adopted_one_is_the_books()
     assert pick(study.variant_recipe("eq+noise")) == (16, 64, None, 25, False)  # training changes, not the recipe
     assert pick(study.variant_recipe("w32+e40")) == (32, 64, None, 40, False)
     assert pick(study.variant_recipe("w32+mels40+hop128")) == (32, 40, 128, 25, False)
+    assert pick(study.variant_recipe("w64+mels40+hop128+tmask")) == (64, 40, 128, 25, True)
     assert pick(study.variant_recipe("w32+mels40+hop128+tmask")) == pick(study.artifacts.DIGITS)
     assert study.artifacts.new_classifier(study.variant_recipe("w32+mels40+hop128+tmask"), 10).time_mask
     # The lifter keeps the log-mel's first DCT coefficients: all of them change nothing.
