@@ -209,17 +209,16 @@ def vocal_tract_perturbation(model: MelCNN, low: float = 0.9, high: float = 1.1)
     """While training, warp each clip's power spectrum before the mel filterbank by a factor drawn
     uniformly in ``[low, high]`` (:func:`warp_frequencies`; the published range), so the formants
     move as they would for a longer or shorter vocal tract while pitch and tempo stay as recorded
-    (``perturb``'s speed change moves all three together)."""
-    plain = model.log_mel
+    (``perturb``'s speed change moves all three together). A hook on the mel front end's power
+    spectrogram, so the model's own mel filterbank and log follow unchanged."""
 
-    def log_mel(waveform: Tensor) -> Tensor:
+    def warp(module: nn.Module, inputs, power: Tensor) -> Tensor:  # power: (batch, freq, frames)
         if not model.training:
-            return plain(waveform)
-        power = model.mel.spectrogram(waveform)  # (batch, freq, frames)
+            return power
         alpha = low + (high - low) * torch.rand(power.shape[0], device=power.device)
-        return torch.log(model.mel.mel_scale(warp_frequencies(power, alpha)) + 1e-3).unsqueeze(1)
+        return warp_frequencies(power, alpha)
 
-    model.log_mel = log_mel
+    model.mel.spectrogram.register_forward_hook(warp)
 
 
 class GradientReversal(torch.autograd.Function):

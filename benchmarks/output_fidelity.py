@@ -71,7 +71,7 @@ from functools import partial
 import torch
 from mask_domain import DOMAINS, validation_sets
 
-from interpretation import BINARIZE
+from interpretation import BINARIZE, _rounded
 
 from l2i import artifacts
 from l2i.baselines import SLIME
@@ -153,8 +153,7 @@ def paired_rows(by_method: dict, metrics: tuple[str, ...] = ("FF", "Fid-In", "SI
     ``{"A - B": {metric: {difference, low, high, n}}}``, rounded to 4 digits."""
     names = [m for m in by_method if m != "SLIME"]
     pairs = [(a, names[0]) for a in names[1:]] + [(a, "SLIME") for a in names if "SLIME" in by_method]
-    rounded = lambda d: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}  # noqa: E731
-    return {f"{a} - {b}": {m: rounded(paired_difference(by_method[a][m], by_method[b][m]))
+    return {f"{a} - {b}": {m: _rounded(paired_difference(by_method[a][m], by_method[b][m]))
                            for m in metrics if m in by_method[a] and m in by_method[b]} for a, b in pairs}
 
 

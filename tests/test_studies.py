@@ -1,5 +1,6 @@
 """The study scripts under benchmarks/: the parts that decide what is measured on what."""
 
+import copy
 import importlib.util
 import json
 import subprocess
@@ -190,13 +191,19 @@ def test_classifier_fold_vocal_tract_warp_moves_formants_and_keeps_nyquist():
     torch.manual_seed(0)
     model = study.artifacts.new_classifier(study.variant_recipe("w32+mels40+hop128+tmask+vtlp"), 10)
     wave = torch.randn(2, 8000, generator=torch.Generator().manual_seed(0)) * 0.1
-    plain = model.log_mel
+    reference = copy.deepcopy(model)  # the same front end, never warped
     study.vocal_tract_perturbation(model)
     model.eval()
-    torch.testing.assert_close(model.log_mel(wave), plain(wave))
+    torch.testing.assert_close(model.log_mel(wave), reference.log_mel(wave))
     model.train()
+    torch.manual_seed(1)
     changed = model.log_mel(wave)
-    assert changed.shape == plain(wave).shape and (changed - plain(wave)).abs().max() > 1e-3
+    assert changed.shape == reference.log_mel(wave).shape and (changed - reference.log_mel(wave)).abs().max() > 1e-3
+    # The warp sits between the power spectrogram and the model's own mel bands and log.
+    torch.manual_seed(1)
+    alpha = 0.9 + 0.2 * torch.rand(2)
+    power = study.warp_frequencies(reference.mel.spectrogram(wave), alpha)
+    torch.testing.assert_close(changed, torch.log(reference.mel.mel_scale(power) + 1e-3).unsqueeze(1))
 
 
 def test_classifier_fold_refuses_the_test_speaker():
