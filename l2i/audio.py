@@ -178,7 +178,10 @@ class Spectrogram(nn.Module):
                 f"X has {X.shape[-2]} frequency bins but this Spectrogram has {self.n_freq} "
                 f"(n_fft={self.n_fft}): use the Spectrogram that computed X"
             )
-        S = torch.polar(torch.expm1(X.clamp_min(0)), phase)
+        # The magnitude times a unit phasor, not torch.polar(magnitude, phase): polar's gradient
+        # divides by |S| and is NaN where a masked magnitude is subnormal, which poisoned training
+        # with the input-fidelity term on some machines. The phase gets no gradient here.
+        S = torch.expm1(X.clamp_min(0)) * torch.polar(torch.ones_like(phase), phase.detach())
         window = self.window.to(device=X.device, dtype=X.dtype)
         return torch.istft(
             S, n_fft=self.n_fft, hop_length=self.hop_length, window=window, center=True, length=length

@@ -27,7 +27,7 @@ from .datasets import collate
 from .explanation import (
     Explanation, apply_mask, build_explanation, check_binarize, check_domain, check_threshold, soft_mask,
 )
-from .models import check_logits, frozen, resolve_targets
+from .models import check_finite_loss, check_logits, frozen, resolve_targets
 from .nmf import NMF
 from .persistence import save_torch
 
@@ -422,7 +422,7 @@ class Interpreter(nn.Module):
                 w_fid = lam_fid_start if epoch < ramp else lam_fid
                 sums = torch.zeros(6)
                 count = 0
-                for batch in loader:
+                for step, batch in enumerate(loader):
                     self._check_rate(batch.sample_rate)
                     x = batch.waveforms if augment is None else augment(batch.waveforms, generator)
                     x = x.to(device)
@@ -437,6 +437,7 @@ class Interpreter(nn.Module):
                     if lam_in > 0 or lam_out > 0:
                         l_in, l_out = self._masked_fidelity_losses(x, X, phase, H, logits, threshold, domain, lam_out > 0)
                         loss = loss + lam_in * l_in + lam_out * l_out
+                    check_finite_loss(loss, "interpreter", epoch, step)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .audio import check_waveform, fit_length, resample, scale_to_snr, white_noise
 from .datasets import collate
 
-__all__ = ["MelCNN", "MaxPool2x2", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_logits", "resolve_targets", "perturb", "mix_pairs", "mask_stretch"]
+__all__ = ["MelCNN", "MaxPool2x2", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_finite_loss", "check_logits", "resolve_targets", "perturb", "mix_pairs", "mask_stretch"]
 
 
 class MaxPool2x2(nn.Module):
@@ -279,12 +279,13 @@ def train_classifier(
         for epoch in range(epochs):
             model.train()
             total, count = 0.0, 0
-            for batch in loader:
+            for step, batch in enumerate(loader):
                 x = batch.waveforms
                 if augment:
                     x = perturb(x, generator)
                 x, y = x.to(device), batch.labels.to(device)
                 loss = F.cross_entropy(model(x), y)
+                check_finite_loss(loss, "classifier", epoch, step)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -342,6 +343,20 @@ def frozen(model: nn.Module):
         for p, flag in flags:
             p.requires_grad_(flag)
         model.train(was_training)
+
+
+def check_finite_loss(loss: Tensor, what: str, epoch: int, step: int) -> None:
+    """Raise :class:`FloatingPointError` when a training loss is NaN or infinite.
+
+    A non-finite loss poisons every weight at the next step, and the epoch kept by validation would
+    then be a model that learnt nothing: training stops instead, before anything is saved.
+    """
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"the {what}'s training loss is {float(loss.detach())} at epoch {epoch + 1}, batch {step + 1}: training "
+            "stopped before anything was saved. Lower the learning rate (lr=), or check the data for "
+            "silent, clipped or non-finite clips"
+        )
 
 
 def check_logits(logits, batch: int) -> None:

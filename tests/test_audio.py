@@ -156,3 +156,18 @@ def test_white_noise_sits_at_the_asked_level_below_each_row():
     assert torch.allclose(measured, snr.squeeze(1), atol=0.2)  # nominal level: within 0.2 dB at 16000 samples
     again = white_noise(clips, snr, torch.Generator().manual_seed(0))
     assert torch.equal(noise, again)
+
+
+def test_synthesis_gradient_is_finite_at_subnormal_magnitudes():
+    # torch.polar's gradient divides by |S|: NaN at a subnormal magnitude, which a soft mask on a
+    # quiet bin can produce (it made an interpreter trained with the input term NaN on one machine).
+    spec = Spectrogram(8000, 256)
+    x = torch.randn(1, 4000, generator=torch.Generator().manual_seed(0))
+    X, phase = spec.analyze(x)
+    mask = torch.full_like(X, 0.5)
+    # Masked magnitudes in float32's subnormal range, in the last bins: there CPUs with AVX-512 take
+    # ATen's scalar path too (elsewhere their vector path happens to give a finite gradient).
+    mask[..., -3:, -3:] = 1e-39 / X[..., -3:, -3:]
+    mask.requires_grad_(True)
+    spec.synthesize(mask * X, phase, length=4000).pow(2).sum().backward()
+    assert torch.isfinite(mask.grad).all()

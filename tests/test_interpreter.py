@@ -347,3 +347,10 @@ def test_explanations_are_saved_as_wav_files_at_their_loudness(parts, trained, t
     clip, _ = load(files[0])
     peak = max(float(loud.waveform[0].abs().max()), float(loud.audio[0].abs().max()), float(loud.residual[0].abs().max()))
     assert abs(float(clip.abs().max()) - float(loud.waveform[0].abs().max()) / peak) < 1e-3
+
+
+def test_fit_stops_with_a_clear_error_when_the_loss_is_not_finite(parts, tmp_path):
+    train, val, nmf, f = parts
+    interp = make(f, nmf)
+    with pytest.raises(FloatingPointError, match="interpreter's training loss is nan at epoch 1, batch 2"):
+        interp.fit(train, val, epochs=2, batch_size=8, lr=float("inf"), progress=False)

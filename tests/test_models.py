@@ -135,3 +135,10 @@ def test_train_classifier_keeps_the_best_validation_epoch_and_reports_each_epoch
     assert [s[2] for s in seen] == history.val_accuracy  # called at the weights just validated
     assert not model.training and accuracy(model, val) == history.best_val_accuracy
     assert history.best_val_accuracy == max(history.val_accuracy)
+
+
+def test_train_classifier_stops_when_the_loss_is_not_finite():
+    train = SyntheticScenes("train", n_per_class=2)
+    model = MelCNN(len(train.classes), width=4)
+    with pytest.raises(FloatingPointError, match="classifier's training loss is nan"):
+        train_classifier(model, train, train, epochs=1, batch_size=4, lr=float("inf"), progress=False)
