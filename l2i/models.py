@@ -76,8 +76,7 @@ class MelCNN(nn.Module):
         Before the linear head, while training.
     time_mask : bool
         While training, also mask a random stretch of frames (SpecAugment's time mask, next to its
-        band mask); the unseen-speaker study that adopted it is
-        ``benchmarks/fsdd_classifier_fold.py``.
+        band mask).
     """
 
     def __init__(

@@ -37,8 +37,7 @@ _EPS = float(torch.finfo(torch.float32).eps)
 def _floor(dtype: torch.dtype) -> float:
     """Entries below this are set to 0 after each update. Multiplicative updates drive unused
     entries towards 0 without reaching it; in float32 they become subnormal numbers, which x86 CPUs
-    multiply many times slower (200 iterations of the scenes dictionary, interleaved runs of
-    ``benchmarks/nmf_paths.py`` on 2 CPU cores: 29.4 s without this floor, 4.0 s with it). At
+    multiply many times slower (``benchmarks/nmf_paths.py`` measures the difference). At
     the cube root of the smallest normal number (2e-13 in float32), a product of three such entries
     is still normal, and the entries are far below what float32 resolves next to the others."""
     return torch.finfo(dtype).tiny ** (1.0 / 3.0)
@@ -150,8 +149,7 @@ class _Blocks:
             yield from self.blocks
             return
         # On a GPU, blocks the source keeps in host memory anyway (a cached FrameBlocks) are kept on
-        # the device after the first pass, when they fit, rather than copied over on every iteration
-        # (ESC-50's 1,200 training clips: 1 GB a pass, 45 s of 300 iterations on an H100).
+        # the device after the first pass, when they fit, rather than copied over on every iteration.
         kept = [] if self.device.type == "cuda" and getattr(self.source, "cache", False) else None
         budget = torch.cuda.mem_get_info(self.device)[0] / 4 if kept is not None else 0.0
         size = 0

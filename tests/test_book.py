@@ -47,3 +47,42 @@ def test_the_gpu_chapter_uses_the_tested_recipe_and_functions():
     for call in ("artifacts.ESC50_PAPER", "artifacts.datasets(", "artifacts.interpreter(", "evaluation_sets(",
                  "baselines.methods(", "compare("):
         assert call in source
+
+
+SPREAD = ROOT / "benchmarks" / "results" / "book_spread.jsonl"
+
+
+def _spread_rows():
+    return [json.loads(line) for line in SPREAD.read_text().splitlines() if line.strip()]
+
+
+def test_every_checked_figure_has_a_range_and_every_range_a_chapter():
+    from l2i.book.expected import EXPECTED
+
+    checked = set()
+    for nb in EXECUTED:
+        for cell in json.loads(nb.read_text())["cells"]:
+            if cell["cell_type"] == "code" and "check(" in "".join(cell["source"]):
+                assert "remove-cell" in cell["metadata"].get("tags", []), f"{nb.name}: checks live in hidden cells"
+    measured = {r["name"] for r in _spread_rows() if not r["broken"]}
+    assert measured == set(EXPECTED), f"measured but no range: {measured - set(EXPECTED)}; range never measured: {set(EXPECTED) - measured}"
+
+
+def test_the_ranges_hold_every_measured_run():
+    from l2i.book.expected import EXPECTED
+
+    runs = {(r["seed"], r["arithmetic"]) for r in _spread_rows() if not r["broken"]}
+    assert len(runs) >= 4 and {a for _, a in runs} == {"native", "default"}, runs
+    outside = [(r["name"], r["seed"], r["arithmetic"], r["value"]) for r in _spread_rows() if not r["broken"]
+               and not EXPECTED[r["name"]].low <= r["value"] <= EXPECTED[r["name"]].high]
+    assert not outside
+
+
+def test_the_ranges_catch_a_broken_interpreter_in_every_chapter_that_has_one():
+    from l2i.book.expected import EXPECTED
+
+    broken = [r for r in _spread_rows() if r["broken"]]
+    caught = {r["chapter"] for r in broken if not EXPECTED[r["name"]].low <= r["value"] <= EXPECTED[r["name"]].high}
+    with_interpreter = {r["chapter"] for r in broken if r["chapter"][:2] in ("04", "05", "06", "07", "08")}
+    assert with_interpreter == {nb.stem for nb in EXECUTED if nb.name[:2] in ("04", "05", "06", "07", "08")}
+    assert caught >= with_interpreter, f"a broken interpreter passes every check of {with_interpreter - caught}"

@@ -1,8 +1,8 @@
 """The built book in a real browser: every page opened in headless Chromium (Debian's), through
 Selenium and Debian's chromedriver. Run by ``make test-browser`` after ``make book``:
 
-* no console errors caused by our pages (failures to reach other hosts are listed, not failed:
-  the machines that run this test are offline);
+* no console errors, and no request that leaves the local server: the book reads offline
+  (MathJax and the widget manager are served from the book itself);
 * every ``<audio>`` element loads and reports a duration > 0;
 * every image loads (complete, with a natural width > 0);
 * the widgets of the interactive chapter render from the state saved at execution;
@@ -67,7 +67,7 @@ def browser(tmp_path_factory):
         f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
     ):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(60)
     yield driver
@@ -77,12 +77,28 @@ def browser(tmp_path_factory):
 def open_page(browser, url: str) -> list[dict]:
     """Load ``url``, wait for it to settle; the console messages it logged."""
     browser.get_log("browser")  # drop what earlier pages logged
+    browser.get_log("performance")
     browser.get(url)
     deadline = time.time() + 30
     while browser.execute_script("return document.readyState") != "complete" and time.time() < deadline:
         time.sleep(0.1)
-    time.sleep(1.0)  # widgets render after load
+    time.sleep(1.0)  # widgets and MathJax render after load
     return browser.get_log("browser")
+
+
+LOCAL_SCHEMES = ("data:", "blob:", "about:", "chrome:", "chrome-extension:")
+
+
+def requests_elsewhere(browser, server: str) -> list[str]:
+    """URLs the page asked for since it was opened that are not on ``server``."""
+    urls = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            if not url.startswith(server + "/") and not url.startswith(LOCAL_SCHEMES):
+                urls.append(url)
+    return urls
 
 
 AUDIO_DURATIONS = """
@@ -107,11 +123,10 @@ def test_page_plays_shows_and_logs_no_errors(server, browser, page):
     size = (HTML / page).stat().st_size
     assert size <= MAX_PAGE_BYTES, f"{page} is {size / 1e6:.1f} MB: keep pages under 5 MB"
     messages = open_page(browser, f"{server}/{page}")
-    ours = [m for m in messages if m["level"] == "SEVERE" and ("127.0.0.1" in m["message"] or "http" not in m["message"])]
-    offline = [m for m in messages if m["level"] == "SEVERE" and m not in ours]
-    assert not ours, f"console errors on {page}: {json.dumps(ours, indent=1)}"
-    if offline:
-        print(f"{page}: {len(offline)} request(s) to other hosts failed (offline): {[m['message'][:100] for m in offline]}")
+    errors = [m for m in messages if m["level"] == "SEVERE"]
+    assert not errors, f"console errors on {page}: {json.dumps(errors, indent=1)}"
+    elsewhere = requests_elsewhere(browser, server)
+    assert not elsewhere, f"{page} asked other hosts for {elsewhere}: serve it from the book (_static/vendor)"
 
     browser.set_script_timeout(60)
     durations = browser.execute_async_script(AUDIO_DURATIONS)
@@ -139,6 +154,7 @@ def test_widgets_render_from_saved_state(server, browser):
     widget = browser.find_element(By.CSS_SELECTOR, ".widget-vbox")
     browser.execute_script("arguments[0].scrollIntoView()", widget)
     widget.screenshot(str(SHOTS / "explorer_widget.png"))
+    assert not requests_elsewhere(browser, server)
     browser.save_screenshot(str(SHOTS / "listening_to_interpretations.png"))
     assert (SHOTS / "explorer_widget.png").stat().st_size > 10_000
 
@@ -167,3 +183,19 @@ def test_progress_bars_render_from_saved_state(server, browser):
     # tqdm's bar, from the state saved at execution (as last drawn: tqdm throttles its redraws)
     label = browser.find_element(By.CSS_SELECTOR, ".widget-hbox").get_attribute("textContent")
     assert "NMF" in label and "/200" in label, label
+
+
+def test_formulas_render_from_the_books_own_mathjax(server, browser):
+    page = "book/intro.html"
+    open_page(browser, f"{server}/{page}")
+    deadline = time.time() + 20
+    count = 0
+    while time.time() < deadline:
+        count = browser.execute_script("return document.querySelectorAll('mjx-container').length")
+        if count:
+            break
+        time.sleep(0.2)
+    assert count > 0, f"MathJax typeset no formula on {page}"
+    scripts = browser.execute_script("return Array.from(document.scripts).map(s => s.src).filter(s => s.includes('mathjax'))")
+    assert scripts and all(s.startswith(server + "/") for s in scripts), scripts
+    assert not requests_elsewhere(browser, server)

@@ -1,0 +1,95 @@
+"""The figures the book quotes: checked against measured ranges, and handed to the prose.
+
+Book: every chapter that trains a model. Training is deterministic on one machine but not bit for
+bit across CPUs, thread counts and GPUs, so a figure of a trained model (an accuracy, a fidelity,
+an SI-SDR) is never compared with a printed value. A chapter prints it under
+``# NBVAL_IGNORE_OUTPUT`` and passes it to :func:`check`, which
+
+1. raises :class:`FigureOutOfRange` when it falls outside the range of :data:`EXPECTED`, the spread
+   measured over seeds and machines widened by a margin (``benchmarks/book_spread.py``; the
+   tests check that every recorded run falls inside and a deliberately broken model outside);
+2. glues it under its name, so that the text quotes the run's own figure
+   (``{glue:text}`name:.2f```) on whatever machine built the book.
+
+``L2I_BOOK_FIGURES=path`` appends every checked figure to that JSON-lines file, and
+``L2I_BOOK_CHECKS=record`` records without raising: how ``benchmarks/book_spread.py`` measures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+from .expected import EXPECTED, Expected
+
+__all__ = ["EXPECTED", "Expected", "FigureOutOfRange", "check", "describe_differences", "glue"]
+
+
+class FigureOutOfRange(AssertionError):
+    """A figure of a trained model outside the range measured over seeds and machines."""
+
+
+def glue(name: str, value) -> None:
+    """Hand ``value`` to the chapter's text as ``{glue:text}`name```; nothing where myst-nb is not
+    installed (on Colab, say: the printed figure is there to read)."""
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return
+    _glue(name, value, display=False)
+
+
+def check(name: str, value) -> float:
+    """``value`` as a float, after checking it against ``EXPECTED[name]`` and gluing it as ``name``.
+
+    Raises
+    ------
+    KeyError
+        ``name`` has no range in :data:`EXPECTED`.
+    FigureOutOfRange
+        ``value`` is NaN or outside the range (unless ``L2I_BOOK_CHECKS=record``).
+    """
+    if name not in EXPECTED:
+        raise KeyError(f"no expected range for the figure {name!r}: add it to l2i/book/expected.py")
+    expected = EXPECTED[name]
+    value = float(value)
+    inside = not math.isnan(value) and expected.low <= value <= expected.high
+    _record(name, value, inside)
+    if not inside and os.environ.get("L2I_BOOK_CHECKS") != "record":
+        raise FigureOutOfRange(
+            f"{expected.what} is {value:.4g}, outside [{expected.low:g}, {expected.high:g}], the range measured "
+            f"over seeds and machines (benchmarks/book_spread.py): the model trained here is not the one the "
+            "chapter describes. Retrain from an empty cache (L2I_CACHE) and, if it persists, report it."
+        )
+    glue(name, value)
+    return value
+
+
+def _record(name: str, value: float, inside: bool) -> None:
+    path = os.environ.get("L2I_BOOK_FIGURES")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"name": name, "value": value, "inside": inside}) + "\n")
+
+
+def describe_differences(differences: dict, method: str) -> str:
+    """One markdown sentence on :func:`l2i.metrics.paired_differences`: for each metric, the
+    methods ``method`` is ahead of, behind, or not told apart from (an interval that contains 0).
+
+    The chapters glue it as ``{glue:md}`...```, so the text says what the run's intervals say."""
+    metrics = list(dict.fromkeys(m for row in differences.values() for m in row))
+    parts = []
+    for metric in metrics:
+        ahead = [o for o, row in differences.items() if metric in row and row[metric]["low"] > 0]
+        behind = [o for o, row in differences.items() if metric in row and row[metric]["high"] < 0]
+        level = [o for o, row in differences.items() if metric in row and o not in ahead + behind]
+        said = [f"ahead of {_names(ahead)}" if ahead else "", f"behind {_names(behind)}" if behind else "",
+                f"not told apart from {_names(level)}" if level else ""]
+        parts.append(f"in {metric}, " + ", ".join(s for s in said if s))
+    return f"{method} is " + "; ".join(parts) + "." if parts else f"{method} has no paired differences."
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
