@@ -28,7 +28,8 @@ from torch import Tensor, nn
 
 from .audio import Spectrogram, as_batch
 from .explanation import Explanation, check_binarize, check_threshold, explanation_from_mask, select, soft_mask
-from .models import check_logits, frozen, resolve_targets
+from .models import resolve_targets
+from .reading import check_logits, frozen, logits_of
 
 __all__ = ["RandomComponents", "Saliency", "IntegratedGradients", "SLIME", "IdealRatioMask", "methods"]
 
@@ -74,7 +75,7 @@ class _SpectrogramMethod:
         """``f``'s logits ``(batch, classes)``, the classifier in evaluation mode."""
         x = as_batch(waveform).to(self.device)
         with frozen(self.classifier):
-            logits = self.classifier(x)
+            logits = logits_of(self.classifier(x))
         check_logits(logits, x.shape[0])
         return logits
 
@@ -82,7 +83,7 @@ class _SpectrogramMethod:
         """``f(istft(expm1(X), phase))``, differentiable in ``X``; ``phase`` broadcasts over a batch."""
         if phase.shape[0] != X.shape[0]:
             phase = phase.expand(X.shape[0], -1, -1)
-        return self.classifier(self.spectrogram.synthesize(X, phase, length=length))
+        return logits_of(self.classifier(self.spectrogram.synthesize(X, phase, length=length)))
 
     def _prepare(self, waveform: Tensor, target, threshold: float):
         check_threshold(threshold)

@@ -10,9 +10,9 @@ bias-free linear layer. Training makes ``W H`` reconstruct the input's log1p spe
 from __future__ import annotations
 
 import copy
+import math
 import os
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,14 +27,15 @@ from .datasets import collate
 from .explanation import (
     Explanation, apply_mask, build_explanation, check_binarize, check_domain, check_threshold, soft_mask,
 )
-from .models import check_finite_loss, check_logits, frozen, resolve_targets
+from .models import check_finite_loss, resolve_targets
 from .nmf import NMF
 from .persistence import save_torch
+from .reading import ClassifierReader, Layer, frozen, logits_of
 
 __all__ = ["Interpreter", "InterpreterHistory", "hidden_layers", "removal_loss"]
 
 _FORMAT = "l2i.interpreter"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 _EPS = 1e-8
 
 
@@ -44,35 +45,27 @@ def hidden_layers(model: nn.Module) -> list[str]:
 
 
 class _LayerReader(nn.Module):
-    """Maps one hooked activation to ``(batch, hidden, frames_l)``; time is the last axis."""
+    """One read layer ``(batch, features, time)`` -> ``(batch, hidden, time)``: a small convolution
+    over time; a pooled layer (time 1) through a linear map, spread over every frame by Psi."""
 
-    def __init__(self, shape: tuple[int, ...], hidden: int):
+    def __init__(self, features: int, hidden: int, pooled: bool):
         super().__init__()
-        self.rank = len(shape)
-        if self.rank == 4:  # (batch, channels, freq, time): frequency folded into the channels,
-            # so the spectral detail the dictionary needs is kept
-            self.net = nn.Conv1d(shape[1] * shape[2], hidden, 3, padding=1)
-        elif self.rank == 3:  # (batch, channels, time)
-            self.net = nn.Conv1d(shape[1], hidden, 3, padding=1)
-        elif self.rank == 2:  # (batch, features): no time axis, broadcast over frames
-            self.net = nn.Linear(shape[1], hidden)
-        else:
-            raise ValueError(f"cannot read a hidden layer of shape {shape}: expected 2 to 4 dimensions")
+        self.pooled = pooled
+        self.net = nn.Linear(features, hidden) if pooled else nn.Conv1d(features, hidden, 3, padding=1)
 
     def forward(self, a: Tensor) -> Tensor:
-        if self.rank == 4:
-            a = a.flatten(1, 2)
-        h = F.relu(self.net(a))
-        return h.unsqueeze(-1) if self.rank == 2 else h
+        if self.pooled:
+            return F.relu(self.net(a[..., 0])).unsqueeze(-1)
+        return F.relu(self.net(a))
 
 
 class _Psi(nn.Module):
     """Hidden activations -> H (batch, K, frames), non-negative."""
 
-    def __init__(self, shapes: list[tuple[int, ...]], n_components: int, hidden: int):
+    def __init__(self, layouts: list, n_components: int, hidden: int):
         super().__init__()
-        self.readers = nn.ModuleList(_LayerReader(s, hidden) for s in shapes)
-        self.mix = nn.Conv1d(hidden * len(shapes), 2 * hidden, 3, padding=1)
+        self.readers = nn.ModuleList(_LayerReader(layout.features, hidden, layout.time is None) for layout in layouts)
+        self.mix = nn.Conv1d(hidden * len(layouts), 2 * hidden, 3, padding=1)
         self.out = nn.Conv1d(2 * hidden, n_components, 3, padding=1)
 
     def forward(self, activations: list[Tensor], n_frames: int) -> Tensor:
@@ -130,10 +123,12 @@ class Interpreter(nn.Module):
         Waveforms ``(batch, samples)`` to logits ``(batch, classes)``. It is never changed: it is
         used in evaluation mode with gradients off, hooks are attached only during each call and
         removed after, and its parameters are not part of the interpreter's.
-    layers : list of str
-        Names of the classifier's sub-modules to read (``l2i.interpreter.hidden_layers(model)``
-        lists them). Activations of shape (batch, channels, freq, time), (batch, channels, time)
-        or (batch, features) are accepted.
+    layers : list of str or l2i.reading.Layer
+        The classifier's sub-modules to read (:func:`l2i.reading.describe_layers` lists every one
+        with its shape and the layout found). Each layer's batch and time axes are found by dry runs
+        and every layer is read as ``(batch, features, time)``; where they cannot be found (a model
+        that pads every clip to one length, patch tokens), a clear error says how to declare them
+        with :class:`l2i.reading.Layer`.
     dictionary : NMF or Tensor
         A fitted :class:`l2i.nmf.NMF` or a ``(freq, K)`` non-negative matrix ``W``.
     spectrogram : Spectrogram, optional
@@ -145,7 +140,8 @@ class Interpreter(nn.Module):
     hidden : int
         Width of Psi.
     example_length : int, optional
-        Length in samples of the silent clip used for the dry run (default: one second).
+        Length in samples of the dry runs' clips (default: one second; the longer one is 1.5 times
+        that). Once built, the interpreter takes clips of any length the classifier accepts.
     """
 
     def __init__(
@@ -172,27 +168,17 @@ class Interpreter(nn.Module):
                 f"{self.spectrogram.sample_rate} Hz: learn the dictionary at the classifier's rate"
             )
         self.__dict__["classifier"] = classifier  # not a sub-module: never trained, never saved with us
-        if isinstance(layers, str):
-            layers = [layers]
-        available = dict(classifier.named_modules())
-        unknown = [name for name in layers if name not in available or not name]
-        if unknown or not layers:
-            raise ValueError(
-                f"layers {unknown or layers} are not sub-modules of the classifier; it has: "
-                + ", ".join(hidden_layers(classifier))
-            )
-        self.layers = list(layers)
+        self.example_length = int(example_length or self.spectrogram.sample_rate)
+        self.__dict__["reader"] = ClassifierReader(classifier, layers, self.example_length)
         self.multilabel = bool(multilabel)
         self.register_buffer("W", W.clone().float())
-        self.example_length = int(example_length or self.spectrogram.sample_rate)
-        shapes, n_out = self._dry_run()
+        n_out = self.reader.n_classes
         if n_classes is not None and n_out != n_classes:
             raise ValueError(f"the classifier returns {n_out} logits but n_classes={n_classes}")
         self.n_classes = n_out
         self.classes = tuple(classes) if classes is not None else None
-        self.layer_shapes = shapes
         self.hidden = int(hidden)
-        self.psi = _Psi(shapes, self.n_components, self.hidden)
+        self.psi = _Psi(self.layouts, self.n_components, self.hidden)
         self.theta = _Theta(self.n_components, self.n_classes)
         self.history = InterpreterHistory()
 
@@ -210,45 +196,23 @@ class Interpreter(nn.Module):
             self.to(self.device)
 
     # ------------------------------------------------------------------ reading the classifier
-    @contextmanager
-    def _reading(self):
-        """Hooks on, gradients and training off for the classifier; everything restored after."""
-        captured: dict[str, Tensor] = {}
-        modules = dict(self.classifier.named_modules())
-        handles = [
-            modules[name].register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out))
-            for name in self.layers
-        ]
-        try:
-            with frozen(self.classifier):
-                yield captured
-        finally:
-            for h in handles:
-                h.remove()
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers read, as :class:`l2i.reading.Layer` (names and declared layouts)."""
+        return self.reader.layers
+
+    @property
+    def layouts(self) -> list:
+        """How each layer is read (:class:`l2i.reading.Layout`: batch and time axes, features)."""
+        return self.reader.layouts
 
     def classify(self, waveform: Tensor, hidden: bool = False):
-        """The classifier's logits ``(batch, classes)`` (and hidden activations if ``hidden``)."""
+        """The classifier's logits ``(batch, classes)``; with ``hidden``, also every layer read as
+        ``(batch, features, time)``."""
         waveform = as_batch(waveform).to(self.device)
-        with self._reading() as captured:
-            logits = self.classifier(waveform)
-            check_logits(logits, waveform.shape[0])
-            acts = []
-            for name in self.layers:
-                a = captured.get(name)
-                if not isinstance(a, Tensor):
-                    raise ValueError(
-                        f"layer {name!r} did not output a single tensor during the forward pass "
-                        "(it was not called, or returns a tuple): choose another layer"
-                    )
-                acts.append(a)
-        return (logits, acts) if hidden else logits
-
-    def _dry_run(self) -> tuple[list[tuple[int, ...]], int]:
-        device = self.device
-        probe = torch.randn(2, self.example_length, generator=torch.Generator().manual_seed(0)) * 0.1
-        with torch.no_grad():
-            logits, acts = self.classify(probe.to(device), hidden=True)
-        return [tuple(a.shape) for a in acts], logits.shape[1]
+        if hidden:
+            return self.reader.read(waveform)
+        return self.reader.logits(waveform)
 
     # ------------------------------------------------------------------ forward
     def activations(self, waveform: Tensor, X: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -480,10 +444,10 @@ class Interpreter(nn.Module):
         audio = self.spectrogram.synthesize(apply_mask(X, self.soft_mask(H, weights), domain), phase, length=x.shape[-1])
         decided = (torch.sigmoid(logits) > 0.5).float()
         l_out = torch.zeros((), device=x.device)
-        with self._reading():
-            out = self.classifier(audio)
+        with frozen(self.classifier):
+            out = logits_of(self.classifier(audio))
             if out_term:
-                removed = self.classifier(x - audio)
+                removed = logits_of(self.classifier(x - audio))
         if self.multilabel:
             l_in = F.binary_cross_entropy_with_logits(out, decided)
             if out_term:  # the labels f gave should all be lost
@@ -525,14 +489,14 @@ class Interpreter(nn.Module):
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict:
         return {
-            "layers": self.layers,
+            "layers": [layer.config() for layer in self.layers],
             "multilabel": self.multilabel,
             "hidden": self.hidden,
             "example_length": self.example_length,
             "n_classes": self.n_classes,
             "classes": list(self.classes) if self.classes else None,
             "spectrogram": self.spectrogram.config(),
-            "layer_shapes": [list(s[1:]) for s in self.layer_shapes],
+            "features": [layout.features for layout in self.layouts],
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -550,14 +514,16 @@ class Interpreter(nn.Module):
         return save_torch(payload, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, classifier: nn.Module, map_location="cpu") -> Interpreter:
+    def load(cls, path: str | os.PathLike, classifier: nn.Module, map_location="cpu",
+             layers: list[str | Layer] | None = None) -> Interpreter:
         """Load an interpreter saved with :meth:`save` for ``classifier`` (``weights_only=True``).
 
-        The classifier's hidden layers must have the shapes seen when the interpreter was trained.
+        The classifier's layers must give the features seen when the interpreter was trained.
+        ``layers``: the same layers again, needed only where one was read with a ``read=`` function.
         """
         path = Path(path)
         if not path.is_file():
-            raise ValueError(f"no interpreter file at {path}")
+            raise FileNotFoundError(f"no interpreter file at {path}")
         try:
             payload = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as err:
@@ -567,9 +533,14 @@ class Interpreter(nn.Module):
         if payload.get("format_version", 0) > _FORMAT_VERSION:
             raise ValueError(f"{path} was written by a newer l2i ({payload.get('l2i_version')}): upgrade l2i")
         config, state = payload["config"], payload["state_dict"]
+        if payload.get("format_version", 1) == 1:  # layer names, and shapes (channels, [freq,] time)
+            config["layers"] = [Layer(name).config() for name in config["layers"]]
+            config["features"] = [math.prod(s[:-1]) if len(s) > 1 else s[0] for s in config.pop("layer_shapes")]
+        if layers is None:
+            layers = [Layer.from_config(c) for c in config["layers"]]
         model = cls(
             classifier,
-            config["layers"],
+            layers,
             state["W"],
             spectrogram=Spectrogram(**config["spectrogram"]),
             n_classes=config["n_classes"],
@@ -578,11 +549,11 @@ class Interpreter(nn.Module):
             example_length=config["example_length"],
             classes=config["classes"],
         )
-        found = [list(s[1:]) for s in model.layer_shapes]
-        if found != config["layer_shapes"]:
+        found = [layout.features for layout in model.layouts]
+        if found != config["features"]:
             raise ValueError(
-                f"the classifier's layers {config['layers']} now have shapes {found}, but the interpreter "
-                f"was trained on {config['layer_shapes']}: is this the same classifier?"
+                f"the classifier's layers {[layer.name for layer in model.layers]} now give {found} features, but the "
+                f"interpreter was trained on {config['features']}: is this the same classifier?"
             )
         model.load_state_dict(state)
         model.history = InterpreterHistory(**payload.get("history", {}))

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 __all__ = [
     "fidelity",
     "fidelity_by_confidence",
+    "energy_following",
     "faithfulness",
     "input_fidelity",
     "average_increase",
@@ -154,6 +155,17 @@ def complexity(mask: Tensor) -> Tensor:
     m = mask.detach().flatten(1).double().abs()
     p = m / m.sum(dim=1, keepdim=True).clamp_min(_EPS)
     return -(p * torch.log(p.clamp_min(_EPS))).sum(dim=1)
+
+
+def energy_following(H: Tensor, X: Tensor) -> Tensor:
+    """How H's total activation follows the input's energy in time: per clip, the Pearson
+    correlation over frames of ``H.sum(K)`` with ``X.sum(freq)``; ``(batch,)``, NaN for a clip
+    where either is constant. An interpreter that reads a layer along the wrong axis cannot follow
+    the input in time, whatever its fidelity. Shapes: ``H`` (batch, K, frames), ``X`` (batch,
+    freq, frames). Book: chapter "Your own classifier"."""
+    a, b = H.sum(1).double(), X.sum(1).double()
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return ((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))).float()
 
 
 def si_sdr(estimate: Tensor, reference: Tensor) -> Tensor:

@@ -7,7 +7,6 @@ to logits ``(batch, classes)`` can be interpreted; :class:`MelCNN` is the one th
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,7 +20,7 @@ from tqdm.auto import tqdm
 from .audio import check_waveform, fit_length, resample, scale_to_snr, white_noise
 from .datasets import collate
 
-__all__ = ["MelCNN", "MaxPool2x2", "TrainingHistory", "train_classifier", "predict", "accuracy", "frozen", "check_finite_loss", "check_logits", "resolve_targets", "perturb", "mix_pairs", "mask_stretch"]
+__all__ = ["MelCNN", "MaxPool2x2", "TrainingHistory", "train_classifier", "predict", "accuracy", "check_finite_loss", "resolve_targets", "perturb", "mix_pairs", "mask_stretch"]
 
 
 class MaxPool2x2(nn.Module):
@@ -326,24 +325,6 @@ def accuracy(model: nn.Module, data: Dataset, batch_size: int = 64, device=None)
     return float((logits.argmax(1) == labels).float().mean())
 
 
-@contextmanager
-def frozen(model: nn.Module):
-    """Evaluation mode and no parameter gradients for ``model`` inside the block; its training flag
-    and each parameter's ``requires_grad`` are restored after, whatever happens inside. Used by the
-    interpreter and the baselines, which read a classifier without changing it."""
-    was_training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        model.train(was_training)
-
-
 def check_finite_loss(loss: Tensor, what: str, epoch: int, step: int) -> None:
     """Raise :class:`FloatingPointError` when a training loss is NaN or infinite.
 
@@ -355,23 +336,6 @@ def check_finite_loss(loss: Tensor, what: str, epoch: int, step: int) -> None:
             f"the {what}'s training loss is {float(loss.detach())} at epoch {epoch + 1}, batch {step + 1}: training "
             "stopped before anything was saved. Lower the learning rate (lr=), or check the data for "
             "silent, clipped or non-finite clips"
-        )
-
-
-def check_logits(logits, batch: int) -> None:
-    """Raise a clear error unless ``logits`` is a float ``(batch, classes)`` tensor of logits (not
-    probabilities): what the interpreter and the baselines need from a classifier."""
-    if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[0] != batch or not logits.is_floating_point():
-        got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(
-            f"the classifier must return logits of shape (batch, classes) = ({batch}, C); it returned {got}. "
-            "Wrap it so that forward(waveforms) returns the logits tensor"
-        )
-    rows = logits.detach().float()
-    if ((rows >= 0) & (rows <= 1)).all() and torch.allclose(rows.sum(1), torch.ones(batch), atol=1e-4):
-        raise ValueError(
-            "the classifier seems to return probabilities (rows in [0, 1] summing to 1): L2I needs the "
-            "logits; remove the final softmax"
         )
 
 

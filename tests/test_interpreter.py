@@ -43,7 +43,8 @@ def test_hooks_shapes_and_forward(parts):
     train, _, nmf, f = parts
     interp = make(f, nmf)
     assert interp.n_classes == 8 and interp.n_components == 12
-    assert interp.layer_shapes[0][1] == 8 and len(interp.layer_shapes[0]) == 4
+    first = interp.layouts[0]
+    assert (first.batch, first.time, first.features) == (0, 3, 8 * 16) and len(first.shape) == 4
     x = torch.stack([train[i].waveform for i in range(3)])
     H, logits, X = interp.activations(x)
     assert H.shape == (3, 12, SPEC.n_frames(8000)) and (H >= 0).all()
@@ -93,7 +94,7 @@ def test_wrong_layers_and_outputs_are_named(parts):
         def forward(self, x):
             return self.net(x), x
 
-    with pytest.raises(ValueError, match="logits of shape"):
+    with pytest.raises(ValueError, match="not logits"):
         Interpreter(Pair(), ["net"], nmf)
 
 
