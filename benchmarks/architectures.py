@@ -8,7 +8,7 @@ and return logits, next to the project's ``MelCNN``:
 name            model                                                                 layers read (layout found)
 ==============  ====================================================================  ===========================
 melcnn          ``l2i.models.MelCNN``                                                 ``(batch, C, freq, time)``
-cnn14           PANNs ``Cnn14`` (panns_inference), channels / ``width``               ``(batch, C, time, mel)``
+cnn14           PANNs ``Cnn14`` (panns_inference), fewer channels                     ``(batch, C, time, mel)``
 ast             transformers ``ASTForAudioClassification`` on a log-mel front end     tokens, declared ``TokenGrid``
 wav2vec2        transformers ``Wav2Vec2ForSequenceClassification``                    ``(batch, frames, features)``
 ta_wav2vec2     torchaudio ``wav2vec2_model``, frames averaged                        tuple ``(x, position_bias)``
@@ -150,7 +150,7 @@ def build(name: str, n_classes: int, sample_rate: int = 8000, size: str = "small
         models = _panns_models()
         cnn = models.Cnn14(sample_rate=sample_rate, window_size=256, hop_size=sample_rate // 100, mel_bins=64,
                            fmin=50, fmax=sample_rate // 2, classes_num=n_classes)
-        channels = [w, 2 * w, 4 * w, 8 * w, 16 * w, 32 * w]
+        channels = [c * w // 2 for c in (1, 2, 4, 8, 16, 32)]  # CNN14's 64 to 2048, divided by 128 / w
         for i, (c_in, c_out) in enumerate(zip([1] + channels[:-1], channels), start=1):
             setattr(cnn, f"conv_block{i}", models.ConvBlock(in_channels=c_in, out_channels=c_out))
         cnn.fc1, cnn.fc_audioset = nn.Linear(channels[-1], channels[-1]), nn.Linear(channels[-1], n_classes)

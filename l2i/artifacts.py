@@ -153,7 +153,7 @@ _DEPENDS = {"dictionary": ("data",), "classifier": ("data",), "interpreter": ("d
 # downloads is counted with training: how an archive is unpacked decides which files are read.
 _TRAINING_MODULES = (
     "__init__", "artifacts", "audio", "datasets", "downloads", "explanation", "interpreter", "models",
-    "nmf", "persistence", "reading", "scenes",
+    "networks", "nmf", "persistence", "reading", "scenes",
 )
 _MEASUREMENT_MODULES = ("baselines", "metrics", "plotting", "widgets")
 

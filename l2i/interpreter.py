@@ -28,6 +28,7 @@ from .explanation import (
     Explanation, apply_mask, build_explanation, check_binarize, check_domain, check_threshold, soft_mask,
 )
 from .models import check_finite_loss, resolve_targets
+from .networks import Psi, Theta
 from .nmf import NMF
 from .persistence import save_torch
 from .reading import ClassifierReader, Layer, frozen, logits_of
@@ -42,55 +43,6 @@ _EPS = 1e-8
 def hidden_layers(model: nn.Module) -> list[str]:
     """Names of the sub-modules of ``model`` that can be hooked (``model.named_modules()``)."""
     return [name for name, _ in model.named_modules() if name]
-
-
-class _LayerReader(nn.Module):
-    """One read layer ``(batch, features, time)`` -> ``(batch, hidden, time)``: a small convolution
-    over time; a pooled layer (time 1) through a linear map, spread over every frame by Psi."""
-
-    def __init__(self, features: int, hidden: int, pooled: bool):
-        super().__init__()
-        self.pooled = pooled
-        self.net = nn.Linear(features, hidden) if pooled else nn.Conv1d(features, hidden, 3, padding=1)
-
-    def forward(self, a: Tensor) -> Tensor:
-        if self.pooled:
-            return F.relu(self.net(a[..., 0])).unsqueeze(-1)
-        return F.relu(self.net(a))
-
-
-class _Psi(nn.Module):
-    """Hidden activations -> H (batch, K, frames), non-negative."""
-
-    def __init__(self, layouts: list, n_components: int, hidden: int):
-        super().__init__()
-        self.readers = nn.ModuleList(_LayerReader(layout.features, hidden, layout.time is None) for layout in layouts)
-        self.mix = nn.Conv1d(hidden * len(layouts), 2 * hidden, 3, padding=1)
-        self.out = nn.Conv1d(2 * hidden, n_components, 3, padding=1)
-
-    def forward(self, activations: list[Tensor], n_frames: int) -> Tensor:
-        parts = [
-            F.interpolate(reader(a), size=n_frames, mode="linear", align_corners=False)
-            for reader, a in zip(self.readers, activations)
-        ]
-        return F.relu(self.out(F.relu(self.mix(torch.cat(parts, dim=1)))))
-
-
-class _Theta(nn.Module):
-    """Attention pooling of H over time, then a bias-free linear layer to the classes."""
-
-    def __init__(self, n_components: int, n_classes: int):
-        super().__init__()
-        self.score = nn.Conv1d(n_components, n_components, 1, groups=n_components)
-        self.linear = nn.Linear(n_components, n_classes, bias=False)
-
-    def pool(self, H: Tensor) -> Tensor:
-        """``(batch, K, frames) -> (batch, K)``: each component's attention-weighted activation."""
-        weights = torch.softmax(self.score(H), dim=-1)
-        return (weights * H).sum(dim=-1)
-
-    def forward(self, H: Tensor) -> Tensor:
-        return self.linear(self.pool(H))
 
 
 @dataclass
@@ -178,8 +130,8 @@ class Interpreter(nn.Module):
         self.n_classes = n_out
         self.classes = tuple(classes) if classes is not None else None
         self.hidden = int(hidden)
-        self.psi = _Psi(self.layouts, self.n_components, self.hidden)
-        self.theta = _Theta(self.n_components, self.n_classes)
+        self.psi = Psi(self.layouts, self.n_components, self.hidden)
+        self.theta = Theta(self.n_components, self.n_classes)
         self.history = InterpreterHistory()
 
     @property

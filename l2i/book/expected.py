@@ -58,6 +58,9 @@ EXPECTED: dict[str, Expected] = {
     "fsdd_mix_SI_SDRi": Expected(-40.0, 40.0, "chapter 6's SI-SDR improvement on two-speaker mixtures"),
     "fsdd_mix_Fid_In": Expected(0.0, 1.0, "chapter 6's Fid-In on two-speaker mixtures"),
     # Chapter "Your own classifier"
+    "w2v_test_accuracy": Expected(0.0, 1.0, "chapter 7's wav2vec2 test accuracy"),
+    "w2v_interpreter_test_fidelity": Expected(0.0, 1.0, "chapter 7's wav2vec2 interpreter's test fidelity"),
+    "w2v_energy_following": Expected(-1.0, 1.0, "chapter 7's wav2vec2 interpreter: H against the input's energy"),
     "wavecnn_test_accuracy": Expected(0.0, 1.0, "chapter 7's WaveCNN test accuracy"),
     "wavecnn_interpreter_test_fidelity": Expected(0.0, 1.0, "chapter 7's WaveCNN interpreter's test fidelity"),
     # Chapter "Evaluating interpretations" (twelve mixtures)

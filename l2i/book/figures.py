@@ -41,8 +41,8 @@ def glue(name: str, value) -> None:
     _glue(name, value, display=False)
 
 
-def check(name: str, value) -> float:
-    """``value`` as a float, after checking it against ``EXPECTED[name]`` and gluing it as ``name``.
+def check(name: str, value) -> None:
+    """Check ``value`` against ``EXPECTED[name]`` and glue it (as a float) under ``name``.
 
     Raises
     ------
@@ -64,7 +64,6 @@ def check(name: str, value) -> float:
             "chapter describes. Retrain from an empty cache (L2I_CACHE) and, if it persists, report it."
         )
     glue(name, value)
-    return value
 
 
 def _record(name: str, value: float, inside: bool) -> None:

@@ -1,0 +1,294 @@
+"""L-MAC: Listenable Maps for Audio Classifiers (Paissan, Ravanelli, Subakan, ICML 2024).
+
+Book: chapter "The crying baby and the dog". A decoder reads the classifier's hidden layers (the
+same reading as L2I's, :mod:`l2i.reading`) and the class to explain, and predicts a mask
+``M`` in [0, 1] over the linear magnitude spectrogram ``|S|`` of the input. It is trained, the
+classifier frozen, so that
+
+* the masked input ``x_in = istft(M |S|, phase)`` keeps the classifier's decision ``c``
+  (mask-in: ``CE(f(x_in), c)``, weight ``lam_in``),
+* what is left, ``x_out = istft((1 - M) |S|, phase)``, loses it (mask-out: ``-CE(f(x_out), c)``,
+  weight ``lam_out``),
+* the mask stays small (``mean |M|``, weight ``lam_l1``).
+
+The defaults are the published recipe's weights (4, 0.2, 0.4). Where L2I explains with a
+dictionary's patterns, L-MAC's mask is free over every time-frequency bin: its interpretation is
+the mask itself, no threshold chooses among units.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from .audio import Spectrogram, as_batch
+from .datasets import collate
+from .explanation import Explanation, apply_mask, binary_mask, check_binarize, check_threshold, explanation_from_mask
+from .models import check_finite_loss, resolve_targets
+from .networks import Psi
+from .persistence import save_torch
+from .reading import ClassifierReader, Layer, frozen, logits_of
+
+__all__ = ["LMAC", "LMACHistory"]
+
+_FORMAT = "l2i.lmac"
+_FORMAT_VERSION = 1
+
+
+@dataclass
+class LMACHistory:
+    """Per-epoch mean training loss and its terms, the validation loss and input fidelity;
+    ``best_epoch`` (lowest validation loss) is the one kept."""
+
+    loss: list[float] = field(default_factory=list)
+    mask_in: list[float] = field(default_factory=list)
+    mask_out: list[float] = field(default_factory=list)
+    l1: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_input_fidelity: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+
+
+class LMAC(nn.Module):
+    """Listenable Maps for Audio Classifiers: a mask decoder for a trained audio classifier.
+
+    Book: chapter "The crying baby and the dog".
+
+    Parameters
+    ----------
+    classifier : nn.Module
+        Waveforms ``(batch, samples)`` to logits (never changed; as for :class:`l2i.Interpreter`).
+    layers : list of str or l2i.reading.Layer
+        The hidden layers the decoder reads.
+    spectrogram : Spectrogram
+        The STFT the mask lives on (its magnitude).
+    hidden : int
+        Width of the decoder.
+    example_length : int, optional
+        Samples of the dry runs' clips (default: one second).
+    classes : tuple of str, optional
+        Class names for display.
+    """
+
+    name = "L-MAC"
+
+    def __init__(self, classifier: nn.Module, layers: Sequence[str | Layer], spectrogram: Spectrogram,
+                 hidden: int = 64, example_length: int | None = None, classes: tuple[str, ...] | None = None):
+        super().__init__()
+        if not isinstance(spectrogram, Spectrogram):
+            raise ValueError(f"spectrogram must be an l2i.Spectrogram, got {type(spectrogram).__name__}")
+        rate = getattr(classifier, "sample_rate", None)
+        if rate is not None and int(rate) != spectrogram.sample_rate:
+            raise ValueError(f"the classifier works at {rate} Hz but the spectrogram at {spectrogram.sample_rate} Hz")
+        self.spectrogram = spectrogram
+        self.example_length = int(example_length or spectrogram.sample_rate)
+        self.__dict__["classifier"] = classifier  # not a sub-module: never trained, never saved with us
+        self.__dict__["reader"] = ClassifierReader(classifier, layers, self.example_length)
+        self.n_classes = self.reader.n_classes
+        self.classes = tuple(classes) if classes is not None else None
+        self.hidden = int(hidden)
+        self.decoder = Psi(self.reader.layouts, spectrogram.n_freq, self.hidden, n_classes=self.n_classes, nonnegative=False)
+        self.history = LMACHistory()
+
+    @property
+    def layers(self) -> list[Layer]:
+        return self.reader.layers
+
+    @property
+    def layouts(self) -> list:
+        return self.reader.layouts
+
+    @property
+    def device(self) -> torch.device:
+        return next((p.device for p in self.classifier.parameters()), self.decoder.out.weight.device)
+
+    def classify(self, waveform: Tensor) -> Tensor:
+        """The classifier's logits ``(batch, classes)``."""
+        return self.reader.logits(as_batch(waveform).to(self.device))
+
+    def mask(self, waveform: Tensor, target: Tensor | None = None, X: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """``M`` (batch, freq, frames) in [0, 1] for ``target`` (default: the classifier's
+        decision), the classifier's logits and the targets."""
+        if self.decoder.out.weight.device != self.device:
+            self.to(self.device)
+        x = as_batch(waveform).to(self.device)
+        X = self.spectrogram(x) if X is None else X
+        with torch.no_grad():
+            logits, acts = self.reader.read(x)
+        target = resolve_targets(target, logits)
+        return torch.sigmoid(self.decoder(acts, X.shape[-1], target)), logits, target
+
+    def _losses(self, x: Tensor, lam_in: float, lam_out: float, lam_l1: float) -> tuple[Tensor, ...]:
+        X, phase = self.spectrogram.analyze(x)
+        M, logits, target = self.mask(x, X=X)
+        audio_in = self.spectrogram.synthesize(apply_mask(X, M, "magnitude"), phase, length=x.shape[-1])
+        audio_out = self.spectrogram.synthesize(apply_mask(X, 1 - M, "magnitude"), phase, length=x.shape[-1])
+        with frozen(self.classifier):
+            out_in = logits_of(self.classifier(audio_in))
+            out_out = logits_of(self.classifier(audio_out))
+        mask_in = F.cross_entropy(out_in, target)
+        mask_out = -F.cross_entropy(out_out, target)
+        l1 = M.abs().mean()
+        loss = lam_in * mask_in + lam_out * mask_out + lam_l1 * l1
+        return loss, mask_in, mask_out, l1, (out_in.argmax(1) == target).float().mean()
+
+    def fit(
+        self,
+        train: Dataset,
+        val: Dataset,
+        epochs: int = 20,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+        lam_in: float = 4.0,
+        lam_out: float = 0.2,
+        lam_l1: float = 0.4,
+        augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+        seed: int = 0,
+        progress: bool = True,
+        on_epoch: Callable[[int, "LMAC", LMACHistory], None] | None = None,
+    ) -> LMACHistory:
+        """Train the decoder; keep the epoch with the lowest validation loss.
+
+        ``augment(waveforms, generator)`` changes each training batch (e.g.
+        ``functools.partial(l2i.models.mix_pairs, p=...)``: the published recipe trains on
+        mixtures); validation clips are never changed. ``on_epoch(epoch, lmac, history)`` is
+        called after each epoch's validation.
+        """
+        for name, value in (("lam_in", lam_in), ("lam_out", lam_out), ("lam_l1", lam_l1)):
+            if not value >= 0:
+                raise ValueError(f"{name} is a weight, 0 or more; got {value}")
+        device = self.device
+        self.to(device)
+        generator = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
+            optimizer = torch.optim.Adam(self.decoder.parameters(), lr=lr)
+            self.history = history = LMACHistory()
+            kept = None
+            with tqdm(total=epochs, desc="L-MAC", disable=not progress, leave=False) as bar:
+                for epoch in range(epochs):
+                    self.train()
+                    sums, count = torch.zeros(4), 0
+                    for step, batch in enumerate(loader):
+                        self._check_rate(batch.sample_rate)
+                        x = batch.waveforms if augment is None else augment(batch.waveforms, generator)
+                        loss, *terms, _ = self._losses(x.to(device), lam_in, lam_out, lam_l1)
+                        check_finite_loss(loss, "L-MAC decoder", epoch, step)
+                        optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        optimizer.step()
+                        sums += torch.tensor([float(v.detach()) for v in (loss, *terms)]) * x.shape[0]
+                        count += x.shape[0]
+                    for name, value in zip(("loss", "mask_in", "mask_out", "l1"), (sums / count).tolist()):
+                        getattr(history, name).append(value)
+                    val_loss, val_fid = self._validate(val, batch_size, lam_in, lam_out, lam_l1)
+                    history.val_loss.append(val_loss)
+                    history.val_input_fidelity.append(val_fid)
+                    if history.best_epoch < 0 or val_loss < history.val_loss[history.best_epoch]:
+                        history.best_epoch = epoch
+                        kept = copy.deepcopy(self.decoder.state_dict())
+                    if on_epoch is not None:
+                        on_epoch(epoch, self, history)
+                    bar.update()
+                    bar.set_postfix(loss=f"{history.loss[-1]:.3f}", val_loss=f"{val_loss:.3f}")
+        self.decoder.load_state_dict(kept)
+        self.eval()
+        return history
+
+    @torch.no_grad()
+    def _validate(self, data: Dataset, batch_size: int, lam_in: float, lam_out: float, lam_l1: float) -> tuple[float, float]:
+        was_training = self.training
+        self.eval()
+        loss = fid = 0.0
+        n = 0
+        for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
+            x = batch.waveforms.to(self.device)
+            total, *_, agree = self._losses(x, lam_in, lam_out, lam_l1)
+            loss += float(total) * x.shape[0]
+            fid += float(agree) * x.shape[0]
+            n += x.shape[0]
+        self.train(was_training)
+        return loss / n, fid / n
+
+    def _check_rate(self, rate: int) -> None:
+        if int(rate) != self.spectrogram.sample_rate:
+            raise ValueError(
+                f"audio at {rate} Hz given to L-MAC working at {self.spectrogram.sample_rate} Hz: resample it "
+                "(l2i.audio.resample) or load the dataset at that rate"
+            )
+
+    @torch.no_grad()
+    def explain(self, waveform: Tensor, target=None, threshold: float = 0.2, binarize: float | None = None) -> Explanation:
+        """Listenable interpretations: ``M |S|`` with the input's phase, for ``target`` (default:
+        the classifier's decision). ``threshold`` is taken for the interface every method shares
+        and not used: L-MAC's mask is its own, over every bin. ``binarize=c`` keeps the bins where
+        ``M >= c`` whole and removes the others."""
+        check_threshold(threshold)
+        check_binarize(binarize)
+        x = as_batch(waveform).to(self.device)
+        if x.shape[-1] < self.spectrogram.n_fft:
+            raise ValueError(f"the clip has {x.shape[-1]} samples, shorter than one STFT frame ({self.spectrogram.n_fft}): "
+                             "pad it (l2i.audio.fit_length)")
+        was_training = self.training
+        self.eval()
+        try:
+            X, phase = self.spectrogram.analyze(x)
+            M, logits, target = self.mask(x, target, X)
+        finally:
+            self.train(was_training)
+        return explanation_from_mask(
+            x, X, phase, logits, binary_mask(M, binarize), target, self.spectrogram.to(x.device), threshold, self.classes,
+            method=self.name, unit="bin", domain="magnitude", binarize=binarize,
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the decoder and its settings (not the classifier), atomically."""
+        from . import __version__
+
+        return save_torch({
+            "format": _FORMAT, "format_version": _FORMAT_VERSION, "l2i_version": __version__,
+            "config": {"layers": [layer.config() for layer in self.layers], "hidden": self.hidden,
+                       "example_length": self.example_length, "classes": list(self.classes) if self.classes else None,
+                       "spectrogram": self.spectrogram.config(), "features": [layout.features for layout in self.layouts]},
+            "state_dict": {k: v.detach().cpu() for k, v in self.decoder.state_dict().items()},
+            "history": self.history.__dict__,
+        }, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, classifier: nn.Module, map_location="cpu",
+             layers: list[str | Layer] | None = None) -> LMAC:
+        """Load an L-MAC decoder saved with :meth:`save` for ``classifier``."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no L-MAC file at {path}")
+        try:
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as err:
+            raise ValueError(f"{path} is not a readable l2i L-MAC file ({err})") from err
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise ValueError(f"{path} is not an l2i L-MAC file")
+        if payload.get("format_version", 0) > _FORMAT_VERSION:
+            raise ValueError(f"{path} was written by a newer l2i ({payload.get('l2i_version')}): upgrade l2i")
+        config = payload["config"]
+        model = cls(classifier, layers or [Layer.from_config(c) for c in config["layers"]],
+                    Spectrogram(**config["spectrogram"]), hidden=config["hidden"],
+                    example_length=config["example_length"], classes=config["classes"])
+        found = [layout.features for layout in model.layouts]
+        if found != config["features"]:
+            raise ValueError(f"the classifier's layers now give {found} features, but L-MAC was trained on "
+                             f"{config['features']}: is this the same classifier?")
+        model.decoder.load_state_dict(payload["state_dict"])
+        model.history = LMACHistory(**payload.get("history", {}))
+        model.eval()
+        return model
