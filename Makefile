@@ -6,6 +6,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.l2i-installed
+# The project's shared recordings beside this checkout, where they are: l2i finds data only through
+# arguments and environment variables (else it downloads into its cache).
+SHARED := $(abspath ../shared/data)
+export L2I_FSDD  ?= $(if $(wildcard $(SHARED)/fsdd/recordings),$(SHARED)/fsdd/recordings)
+export L2I_ESC50 ?= $(if $(wildcard $(SHARED)/esc50/meta/esc50.csv),$(SHARED)/esc50)
 
 # The ipywidgets HTML manager that renders saved widget state in the built pages, from npm, checked.
 HTML_MANAGER        := 1.0.15

@@ -87,13 +87,9 @@ def collate(examples: Sequence[Example]) -> Batch:
     return Batch(waveforms, lengths, rates.pop(), labels, sources, source_labels)
 
 
-def _repo_shared() -> Path:
-    """``../shared`` beside the checkout this package was installed from (editable installs)."""
-    return Path(__file__).resolve().parents[2] / "shared"
-
-
-# Clips kept in memory per dataset, at most this many bytes (8 kHz, 1 s clips: 8000 of them).
-MEMO_BYTES = 256 * 2**20
+# Clips kept in memory per dataset, at most this many bytes (ESC-50's 1,200 training clips at
+# 16 kHz: 384 MiB; 8 kHz, 1 s clips: 32,000 of them).
+MEMO_BYTES = 1024 * 2**20
 
 
 class _ClipMemo:
@@ -346,9 +342,9 @@ class FSDD(_FileDataset):
     they are unseen in training; the validation split is the last ``val_per_digit`` takes of each
     digit by each training speaker.
 
-    Recordings are read from ``root``, else ``$L2I_FSDD``, else ``../shared/data/fsdd/recordings``
-    beside this checkout, else the cache directory, downloading the public release there when
-    ``download=True``. Credit: Jakobovski et al., CC BY-SA 4.0.
+    Recordings are read from ``root``, else ``$L2I_FSDD`` (the Makefile points it at the project's
+    shared copy when there is one), else the cache directory, downloading the public release there
+    when ``download=True``. Credit: Jakobovski et al., CC BY-SA 4.0.
 
     Parameters
     ----------
@@ -409,7 +405,6 @@ class FSDD(_FileDataset):
         if root is None:
             if os.environ.get("L2I_FSDD"):
                 candidates.append(Path(os.environ["L2I_FSDD"]))
-            candidates.append(_repo_shared() / "data" / "fsdd" / "recordings")
             candidates.append(cache_dir() / "fsdd" / "recordings")
         for c in candidates:
             if c.is_dir():
@@ -418,7 +413,7 @@ class FSDD(_FileDataset):
             raise ValueError(f"FSDD folder {root} does not exist")
         if not download_ok:
             raise ValueError(
-                "FSDD recordings not found (looked in $L2I_FSDD, ../shared/data/fsdd/recordings and "
+                "FSDD recordings not found (looked in $L2I_FSDD and "
                 f"{cache_dir() / 'fsdd'}): pass root=..., or download=True to fetch the public release"
             )
         archive = download(FSDD_URL, cache_dir() / "downloads" / "fsdd-v1.0.10.zip")
@@ -429,12 +424,19 @@ class FSDD(_FileDataset):
 
 
 class ESC50(_FileDataset):
-    """ESC-50: 2,000 five-second environmental recordings in 50 classes, five folds, 44.1 kHz.
+    """ESC-50: 2,000 five-second environmental recordings in 50 classes, five folds.
 
-    Book: chapter "ESC-50 on a GPU". The official archive is downloaded into the cache directory
-    (checked against ``sha256`` when given, and for completeness against ``meta/esc50.csv``) and
-    unpacked there. Splits follow the folds: ``test_fold`` for testing, ``val_fold`` for
-    validation and model selection, the other three for training.
+    Book: chapters "The crying baby and the dog" and "ESC-50 on a GPU". Read from ``root``, else
+    ``$L2I_ESC50``, else the cache directory, where the official archive (44.1 kHz WAV) is
+    downloaded and unpacked the first time (checked against ``sha256`` when given, and for
+    completeness against ``meta/esc50.csv``). A copy with the official layout whose audio is FLAC
+    (``audio/<name>.flac`` for the ``<name>.wav`` of ``meta/esc50.csv``), e.g. resampled to 16 kHz,
+    is read as well. Clips are decoded and resampled once and kept in memory.
+
+    Splits follow the folds, as SpeechBrain's ESC-50 recipes use them by default: ``test_fold``
+    (5) for testing, ``val_fold`` (4) for validation and model selection, the other three for
+    training. Credit: K. J. Piczak, "ESC: Dataset for Environmental Sound Classification", ACM
+    Multimedia 2015 (CC BY-NC 3.0).
 
     Parameters
     ----------
@@ -442,9 +444,13 @@ class ESC50(_FileDataset):
     root : path, optional
         A folder holding ``meta/esc50.csv`` and ``audio/`` (else ``$L2I_ESC50``, else the cache).
     sample_rate : int, optional
-        Resample to this rate (default: the native 44.1 kHz).
+        Resample to this rate (default: the files' own, 44.1 kHz for the official release).
+    duration : float, optional
+        Zero-pad or crop every clip to this many seconds (they are all 5 s).
+    test_fold, val_fold : int
+        The folds (1-5) held out for testing and for validation.
     esc10 : bool
-        Keep only the ESC-10 subset (10 classes), relabelled 0-9.
+        Keep only the ESC-10 subset (10 classes, 400 clips), relabelled 0-9.
     url, sha256 : str
         Where the archive comes from and its expected checksum.
     """
@@ -499,6 +505,11 @@ class ESC50(_FileDataset):
         need = {"filename", "fold", "target", "category", "esc10"}
         if not rows or not need <= set(rows[0]):
             raise ValueError(f"{meta} is not the ESC-50 metadata (needs columns {sorted(need)})")
+        for r in rows:  # the official .wav, or the same name as .flac in a converted copy
+            if not (root / "audio" / r["filename"]).is_file():
+                flac = Path(r["filename"]).with_suffix(".flac").name
+                if (root / "audio" / flac).is_file():
+                    r["filename"] = flac
         missing = [r["filename"] for r in rows if not (root / "audio" / r["filename"]).is_file()]
         if missing:
             raise ValueError(

@@ -11,9 +11,11 @@ import soundfile as sf
 
 
 def fsdd_available() -> bool:
-    from l2i.datasets import _repo_shared
+    return bool(os.environ.get("L2I_FSDD")) and Path(os.environ["L2I_FSDD"]).is_dir()
 
-    return (_repo_shared() / "data" / "fsdd" / "recordings").is_dir() or bool(os.environ.get("L2I_FSDD"))
+
+def esc50_available() -> bool:
+    return bool(os.environ.get("L2I_ESC50")) and (Path(os.environ["L2I_ESC50"]) / "meta" / "esc50.csv").is_file()
 
 
 def write_wav(path: Path, seconds=0.25, rate=8000, seed=0):
@@ -37,7 +39,6 @@ def fabricate_fsdd_release(tmp_path: Path) -> Path:
 def test_fsdd_download_path(tmp_path, monkeypatch):
     archive = fabricate_fsdd_release(tmp_path)
     monkeypatch.setattr("l2i.datasets.FSDD_URL", archive.as_uri())
-    monkeypatch.setattr("l2i.datasets._repo_shared", lambda: tmp_path / "none")
     monkeypatch.delenv("L2I_FSDD", raising=False)
     ds = FSDD("test", test_speakers=("bob",), download=True)
     assert len(ds) == 30 and set(ds.speakers) == {"bob"}

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from fabricated import fabricate_esc50, fabricate_fsdd_release, fsdd_available, write_wav
+from fabricated import esc50_available, fabricate_esc50, fabricate_fsdd_release, fsdd_available, write_wav
 from l2i.audio import rms
 from l2i.datasets import ESC50, FSDD, AudioFolder, Mixtures, SyntheticScenes, collate
 from l2i.downloads import cache_dir, download
@@ -97,7 +97,6 @@ def test_fsdd_is_split_by_speaker():
 
 
 def test_fsdd_missing_data_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr("l2i.datasets._repo_shared", lambda: tmp_path / "none")
     monkeypatch.delenv("L2I_FSDD", raising=False)
     with pytest.raises(ValueError, match="download=True"):
         FSDD("train")
@@ -105,7 +104,8 @@ def test_fsdd_missing_data_says_how_to_get_it(tmp_path, monkeypatch):
         FSDD("train", root=tmp_path / "missing")
 
 
-def test_esc50_downloads_checks_and_splits_by_fold(tmp_path):
+def test_esc50_downloads_checks_and_splits_by_fold(tmp_path, monkeypatch):
+    monkeypatch.delenv("L2I_ESC50", raising=False)
     archive = fabricate_esc50(tmp_path)
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     train = ESC50("train", url=archive.as_uri(), sha256=digest, sample_rate=8000)
@@ -121,7 +121,8 @@ def test_esc50_downloads_checks_and_splits_by_fold(tmp_path):
     assert esc10.classes == ("dog", "rain") and set(esc10.labels) == {0, 1}
 
 
-def test_esc50_bad_checksum_or_incomplete_archive_leaves_nothing(tmp_path):
+def test_esc50_bad_checksum_or_incomplete_archive_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("L2I_ESC50", raising=False)
     archive = fabricate_esc50(tmp_path)
     with pytest.raises(ValueError, match="checksum mismatch"):
         ESC50("train", url=archive.as_uri(), sha256="0" * 64)
@@ -134,6 +135,21 @@ def test_esc50_bad_checksum_or_incomplete_archive_leaves_nothing(tmp_path):
     assert not [p for p in cache_dir().iterdir() if p.name.startswith(".")]
     with pytest.raises(ValueError, match="folds"):
         ESC50("train", test_fold=4, val_fold=4)
+
+
+@pytest.mark.skipif(not esc50_available(), reason="no ESC-50 copy in $L2I_ESC50")
+def test_esc50_reads_the_shared_flac_copy_by_fold():
+    test = ESC50("test", esc10=True)
+    assert len(test) == 80 and set(test.folds) == {5} and len(test.classes) == 10
+    assert {"crying_baby", "dog"} <= set(test.classes) and test.sample_rate == 16000
+    e = test[0]
+    assert e.waveform.shape == (80000,) and e.waveform.abs().max() > 0 and test.info(0)["path"].endswith(".flac")
+    assert test[0].waveform.data_ptr() != e.waveform.data_ptr()  # kept in memory, handed out as a copy
+    torch.testing.assert_close(test[0].waveform, e.waveform)
+    assert set(ESC50("train", esc10=True).folds) == {1, 2, 3} and set(ESC50("val", esc10=True).folds) == {4}
+    other = ESC50("val", esc10=True, test_fold=1, val_fold=2, sample_rate=8000)
+    assert set(other.folds) == {2} and other[0].waveform.shape == (40000,)
+    assert len(ESC50("all")) == 2000
 
 
 def test_download_failure_is_clear_and_leaves_nothing(tmp_path):
