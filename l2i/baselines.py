@@ -341,6 +341,9 @@ def methods(
     magnitude: bool = True,
     output_fidelity=None,
     binarize: float | None = None,
+    lmac=None,
+    slime: bool = True,
+    ig_steps: int = 50,
 ) -> dict:
     """``{name: explain}`` for the comparison of the book and the benchmark, on one classifier.
 
@@ -352,7 +355,9 @@ def methods(
     listed with its mask on the magnitude only, as "L2I + input/output fidelity, magnitude mask".
     ``binarize``, a share in (0, 1], adds the last interpreter given (output, else input fidelity,
     else L2I) again with a binary mask (``explain(..., binarize=...)``), named "..., binary mask".
-    Every baseline reads the interpreter's classifier and spectrogram.
+    ``lmac``, a trained :class:`l2i.lmac.LMAC` on the same classifier, is listed as "L-MAC";
+    ``slime=False`` leaves SLIME out (to run it on a subset of the items); ``ig_steps``: Integrated
+    Gradients' steps along the path. Every baseline reads the interpreter's classifier and spectrogram.
     """
     check_binarize(binarize)
     interpreters = {"L2I": interpreter}
@@ -369,11 +374,14 @@ def methods(
         # A binary mask is the same in both domains (see l2i.explanation).
         name, interp = list(interpreters.items())[-1]
         out[f"{name}, binary mask"] = partial(interp.explain, binarize=binarize)
+    if lmac is not None:
+        out["L-MAC"] = lmac.explain
     out.update({
         "Random components": RandomComponents(interpreter, seed=seed).explain,
         "Saliency": Saliency.from_interpreter(interpreter).explain,
-        "Integrated Gradients": IntegratedGradients.from_interpreter(interpreter).explain,
-        "SLIME": SLIME.from_interpreter(interpreter, n_samples=slime_samples, seed=seed).explain,
-        "Oracle IRM": IdealRatioMask.from_interpreter(interpreter).explain,
+        "Integrated Gradients": IntegratedGradients.from_interpreter(interpreter, n_steps=ig_steps).explain,
     })
+    if slime:
+        out["SLIME"] = SLIME.from_interpreter(interpreter, n_samples=slime_samples, seed=seed).explain
+    out["Oracle IRM"] = IdealRatioMask.from_interpreter(interpreter).explain
     return out

@@ -38,6 +38,7 @@ __all__ = [
     "NOISE",
     "evaluation_sets",
     "Mixtures",
+    "ClassSubset",
     "FSDD",
     "ESC50",
     "AudioFolder",
@@ -242,6 +243,33 @@ class Mixtures(Dataset):
 
 NOISE = -1
 """The ``source_labels`` entry of a source that is noise, not a class (see :class:`NoisyClips`)."""
+
+
+class ClassSubset(Dataset):
+    """The clips of ``base`` whose class is one of ``classes`` (names), labels unchanged: e.g. the
+    crying babies and dogs of ESC-10's test fold, to mix with :class:`Mixtures`.
+
+    Book: chapter "The crying baby and the dog"."""
+
+    def __init__(self, base: Dataset, classes: tuple[str, ...]):
+        names = getattr(base, "classes", None)
+        if names is None:
+            raise ValueError("the base dataset has no class names (classes)")
+        unknown = [c for c in classes if c not in names]
+        if unknown:
+            raise ValueError(f"classes {unknown} are not in the dataset; it has: {', '.join(names)}")
+        wanted = {names.index(c) for c in classes}
+        self.base, self.classes, self.sample_rate = base, names, base.sample_rate
+        self.indices = [i for i in range(len(base)) if base.info(i)["label"] in wanted]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def info(self, index: int) -> dict:
+        return self.base.info(self.indices[index])
+
+    def __getitem__(self, index: int) -> Example:
+        return self.base[self.indices[index]]
 
 
 class NoisyClips(Dataset):

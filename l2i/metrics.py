@@ -36,6 +36,7 @@ __all__ = [
     "fidelity",
     "fidelity_by_confidence",
     "energy_following",
+    "source_share",
     "faithfulness",
     "input_fidelity",
     "average_increase",
@@ -166,6 +167,23 @@ def energy_following(H: Tensor, X: Tensor) -> Tensor:
     a, b = H.sum(1).double(), X.sum(1).double()
     a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
     return ((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))).float()
+
+
+def source_share(explanation, sources: Tensor, spectrogram, source: Tensor | int) -> Tensor:
+    """How much of what an interpretation of a mixture keeps comes from one of its sources.
+
+    The interpretation keeps a share ``R = |S_interp| / |S_mix|`` of each bin of the mixture's
+    STFT; the same shares taken from each source's own STFT tell whose energy it kept:
+    ``sum (R |S_source|)^2 / sum_k sum (R |S_k|)^2``, ``(batch,)`` in [0, 1] (1: only that source).
+    Shapes: ``sources`` (batch, n_sources, samples) with the mixture their sum; ``source`` the
+    index of the source to score, one per item or for all; ``spectrogram`` the interpretation's.
+    Book: chapter "The crying baby and the dog"."""
+    X, kept = explanation.X, explanation.spectrogram
+    ratio = torch.expm1(kept) / torch.expm1(X).clamp_min(1e-8)  # (batch, freq, frames)
+    energy = torch.stack([(ratio * torch.expm1(spectrogram(sources[:, k]))).pow(2).sum((1, 2))
+                          for k in range(sources.shape[1])], dim=1)
+    index = torch.as_tensor(source).long().expand(sources.shape[0])
+    return energy.gather(1, index[:, None])[:, 0] / energy.sum(1).clamp_min(1e-12)
 
 
 def si_sdr(estimate: Tensor, reference: Tensor) -> Tensor:
