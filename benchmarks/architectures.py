@@ -207,7 +207,7 @@ def energy_following_on(interp, data, batch_size: int = 32) -> float:
 def run(name: str, recipe, data: dict, nmf, classifier_epochs: int, interpreter_epochs: int, n_mixtures: int,
         progress: bool = False) -> dict:
     """Train ``name``'s classifier and interpreter on ``data`` as ``recipe`` says; every figure."""
-    from l2i import artifacts
+    from l2i.book import artifacts
     from l2i.datasets import Mixtures
     from l2i.interpreter import Interpreter
     from l2i.metrics import evaluate
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-per-class", type=int, default=100, help="training scenes per class")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
-    from l2i import artifacts
+    from l2i.book import artifacts
 
     recipe = artifacts.SCENES.with_(n_per_class=args.n_per_class)
     data = artifacts.datasets(recipe)

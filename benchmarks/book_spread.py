@@ -47,7 +47,7 @@ BOOK = ROOT / "book"
 ARITHMETIC = {"native": {}, "default": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}}
 
 SEED_CELL = """
-from l2i import artifacts as _artifacts
+from l2i.book import artifacts as _artifacts
 _artifacts.SCENES = _artifacts.SCENES.with_(seed={seed})
 _artifacts.DIGITS = _artifacts.DIGITS.with_(seed={seed})
 """

@@ -6,7 +6,7 @@ and at its size (50 classes x 40 clips of 5 s at 44.1 kHz, five folds; ``meta/es
 nothing about ESC-50's accuracy or metrics; the *sizes* are ESC-50's, so the times are the times
 the chapter's steps take on real data of that size on the same machine.
 
-Stages, each with :data:`l2i.artifacts.ESC50_PAPER`'s settings except the epoch counts
+Stages, each with :data:`l2i.book.artifacts.ESC50_PAPER`'s settings except the epoch counts
 (``--classifier-epochs``, ``--interpreter-epochs``), which are cut to measure seconds per epoch:
 
 - the NMF dictionary (K = 100, 300 iterations, full), the classifier, the interpreter with and
@@ -103,7 +103,8 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="l2i-esc50-scale-"))
     os.environ["L2I_ESC50"] = str(work / "esc50")
     os.environ["L2I_CACHE"] = str(work / "cache")
-    from l2i import artifacts, baselines
+    from l2i import baselines
+    from l2i.book import artifacts
     from l2i.datasets import evaluation_sets
     from l2i.metrics import compare
     from l2i.models import accuracy

@@ -1,6 +1,6 @@
 """Interpretation benchmark: L2I and the baselines, every metric of l2i.metrics, on held-out data.
 
-For each dataset it trains what it needs (or reuses the cache of l2i.artifacts): the dictionary,
+For each dataset it trains what it needs (or reuses the cache of l2i.book.artifacts): the dictionary,
 the reference classifier, and the interpreters: the original L2I loss, with the input-fidelity
 term, and, where a weight passed validation, with the input and output terms (``OUTPUT_TERM``,
 chosen on validation data by ``benchmarks/output_fidelity.py``: the scenes only). Every method
@@ -42,9 +42,10 @@ from pathlib import Path
 
 import torch
 
-from l2i import artifacts, baselines
 from torch.utils.data import Subset
 
+from l2i import baselines
+from l2i.book import artifacts
 from l2i.datasets import evaluation_sets
 from l2i.metrics import compare, paired_differences, paired_table, results_table
 from l2i.models import accuracy

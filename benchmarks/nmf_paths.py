@@ -23,7 +23,7 @@ import time
 import torch
 
 import l2i.nmf as nmf_module
-from l2i import artifacts
+from l2i.book import artifacts
 from l2i.nmf import NMF, FrameBlocks
 
 

@@ -11,7 +11,7 @@ Parekh et al., NeurIPS 2022). The package mirrors the book's chapters:
 * :mod:`l2i.interpreter`, :mod:`l2i.explanation` -- L2I itself ("Training the interpreter",
   "Listening to interpretations")
 * :mod:`l2i.metrics` -- fidelity, faithfulness, input fidelity, AI/AD/AG, sparseness, SI-SDR
-* :mod:`l2i.artifacts` -- the book's trained models, cached under content keys
+* :mod:`l2i.book.artifacts` -- the book's trained models, cached under content keys
 * :mod:`l2i.plotting`, :mod:`l2i.widgets` -- figures and audio players used across the book
 """
 

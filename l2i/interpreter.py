@@ -9,7 +9,6 @@ bias-free linear layer. Training makes ``W H`` reconstruct the input's log1p spe
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from collections.abc import Callable
@@ -20,24 +19,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from .audio import Spectrogram, as_batch
 from .datasets import collate
 from .explanation import (
     Explanation, apply_mask, build_explanation, check_binarize, check_domain, check_threshold, soft_mask,
 )
-from .models import check_finite_loss, resolve_targets
+from .losses import (
+    fidelity_loss, input_fidelity_loss, output_fidelity_loss, reconstruction_loss, removal_loss, soft_selection, sparsity_loss,
+)
+from .models import resolve_targets
 from .networks import Psi, Theta
 from .nmf import NMF
-from .persistence import save_torch
+from .persistence import CheckpointError, load_model, save_model
 from .reading import ClassifierReader, Layer, frozen, logits_of
+from .training import fit_epochs, seeded
 
 __all__ = ["Interpreter", "InterpreterHistory", "hidden_layers", "removal_loss"]
 
 _FORMAT = "l2i.interpreter"
-_FORMAT_VERSION = 2
-_EPS = 1e-8
+_FORMAT_VERSION = 3
 
 
 def hidden_layers(model: nn.Module) -> list[str]:
@@ -325,90 +326,58 @@ class Interpreter(nn.Module):
             raise ValueError(f"lam_in and lam_out are weights, 0 or more; got {lam_in} and {lam_out}")
         self._follow_classifier()
         device = self.device
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
-        optimizer = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr)
         ramp = round(epochs * 19 / 35) if ramp_epoch is None else int(ramp_epoch)
         self.history = history = InterpreterHistory()
-        kept = None
-        with tqdm(total=epochs, desc="interpreter", disable=not progress, leave=False) as bar:
-            for epoch in range(epochs):
-                self.train()
+        with seeded(seed):
+            generator = torch.Generator().manual_seed(seed)
+            loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
+            optimizer = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr)
+
+            def step(batch, epoch):
+                self._check_rate(batch.sample_rate)
+                x = batch.waveforms if augment is None else augment(batch.waveforms, generator)
+                x = x.to(device)
+                X, phase = self.spectrogram.analyze(x)
+                H, logits, _ = self.activations(x, X)
+                terms = {"reconstruction": reconstruction_loss(X, self.W, H),
+                         "fidelity_loss": fidelity_loss(self.theta(H), logits, self.multilabel, temperature),
+                         "sparsity": sparsity_loss(H)}
                 w_fid = lam_fid_start if epoch < ramp else lam_fid
-                sums = torch.zeros(6)
-                count = 0
-                for step, batch in enumerate(loader):
-                    self._check_rate(batch.sample_rate)
-                    x = batch.waveforms if augment is None else augment(batch.waveforms, generator)
-                    x = x.to(device)
-                    X, phase = self.spectrogram.analyze(x)
-                    H, logits, _ = self.activations(x, X)
-                    out = self.theta(H)
-                    rec = (X - self.W @ H).pow(2).mean()
-                    fid = self._fidelity_loss(out, logits, temperature)
-                    spa = H.abs().mean()
-                    loss = lam_rec * rec + w_fid * fid + lam_spa * spa
-                    l_in = l_out = torch.zeros((), device=device)
-                    if lam_in > 0 or lam_out > 0:
-                        l_in, l_out = self._masked_fidelity_losses(x, X, phase, H, logits, threshold, domain, lam_out > 0)
-                        loss = loss + lam_in * l_in + lam_out * l_out
-                    check_finite_loss(loss, "interpreter", epoch, step)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    n = x.shape[0]
-                    sums += torch.tensor([float(v.detach()) for v in (loss, rec, fid, spa, l_in, l_out)]) * n
-                    count += n
-                means = (sums / count).tolist()
-                for name, value in zip(("loss", "reconstruction", "fidelity_loss", "sparsity", "input_fidelity_loss", "output_fidelity_loss"), means):
+                loss = lam_rec * terms["reconstruction"] + w_fid * terms["fidelity_loss"] + lam_spa * terms["sparsity"]
+                zero = torch.zeros((), device=device)
+                terms["input_fidelity_loss"] = terms["output_fidelity_loss"] = zero
+                if lam_in > 0 or lam_out > 0:
+                    audio = self._soft_interpretation(x, X, phase, H, logits, threshold, domain)
+                    with frozen(self.classifier):
+                        terms["input_fidelity_loss"] = input_fidelity_loss(logits_of(self.classifier(audio)), logits, self.multilabel)
+                        if lam_out > 0:
+                            terms["output_fidelity_loss"] = output_fidelity_loss(
+                                logits_of(self.classifier(x - audio)), logits, self.multilabel)
+                    loss = loss + lam_in * terms["input_fidelity_loss"] + lam_out * terms["output_fidelity_loss"]
+                return {"loss": loss, **terms}
+
+            def end_epoch(epoch, means):
+                for name, value in means.items():
                     getattr(history, name).append(value)
-                fid, rec_val = self._validate(val)
+                fid, rec = self._validate(val)
                 history.val_fidelity.append(fid)
-                history.val_reconstruction.append(rec_val)
+                history.val_reconstruction.append(rec)
                 # Fidelity first; among equal fidelities the better reconstruction (often fidelity
                 # is 1.0 from the first epoch, when H is still a poor description of the input).
-                best = history.best_epoch
-                if best < 0 or (fid, -rec_val) > (history.val_fidelity[best], -history.val_reconstruction[best]):
-                    history.best_epoch = epoch
-                    kept = copy.deepcopy(self.state_dict())
-                if on_epoch is not None:
-                    on_epoch(epoch, self, history)
-                bar.update()
-                bar.set_postfix(loss=f"{means[0]:.3f}", val_fidelity=f"{history.val_fidelity[-1]:.3f}")
-        self.load_state_dict(kept)
-        self.eval()
+                return (fid, -rec)
+
+            history.best_epoch = fit_epochs(
+                self, loader, epochs, optimizer, step, end_epoch, "interpreter", progress,
+                on_epoch=None if on_epoch is None else lambda epoch: on_epoch(epoch, self, history),
+                postfix=lambda: {"loss": f"{history.loss[-1]:.3f}", "val_fidelity": f"{history.val_fidelity[-1]:.3f}"},
+            )
         return history
 
-    def _fidelity_loss(self, out: Tensor, logits: Tensor, temperature: float = 1.0) -> Tensor:
-        if temperature != 1.0:
-            return self._fidelity_loss(out / temperature, logits / temperature) * temperature**2
-        if self.multilabel:
-            return F.binary_cross_entropy_with_logits(out, torch.sigmoid(logits))
-        return F.cross_entropy(out, torch.softmax(logits, dim=1))
-
-    def _masked_fidelity_losses(self, x, X, phase, H, logits, threshold: float, domain: str, out_term: bool):
-        """``(L_in, L_out)`` of the soft-selected interpretation (``L_out`` 0 unless ``out_term``)."""
-        target = logits.argmax(dim=1)
-        r = self.relevance(H, target)
-        r = r / r.amax(dim=1, keepdim=True).clamp_min(_EPS)
-        weights = torch.sigmoid((r - threshold) / 0.05)
-        audio = self.spectrogram.synthesize(apply_mask(X, self.soft_mask(H, weights), domain), phase, length=x.shape[-1])
-        decided = (torch.sigmoid(logits) > 0.5).float()
-        l_out = torch.zeros((), device=x.device)
-        with frozen(self.classifier):
-            out = logits_of(self.classifier(audio))
-            if out_term:
-                removed = logits_of(self.classifier(x - audio))
-        if self.multilabel:
-            l_in = F.binary_cross_entropy_with_logits(out, decided)
-            if out_term:  # the labels f gave should all be lost
-                l_out = (F.softplus(removed) * decided).sum(1).div(decided.sum(1).clamp_min(1)).mean()
-            return l_in, l_out
-        l_in = F.cross_entropy(out, target)
-        if out_term:
-            l_out = removal_loss(removed, target).mean()
-        return l_in, l_out
+    def _soft_interpretation(self, x, X, phase, H, logits, threshold: float, domain: str) -> Tensor:
+        """The interpretation audio the fidelity terms render, differentiable: components weighted
+        by :func:`l2i.losses.soft_selection` of their relevance to ``f``'s decision."""
+        weights = soft_selection(self.relevance(H, logits.argmax(dim=1)), threshold)
+        return self.spectrogram.synthesize(apply_mask(X, self.soft_mask(H, weights), domain), phase, length=x.shape[-1])
 
     def fidelity(self, data: Dataset, batch_size: int = 64) -> float:
         """Share of clips where ``argmax Theta(H) == argmax f(x)`` (agreement with the classifier,
@@ -453,17 +422,7 @@ class Interpreter(nn.Module):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Save the interpreter (Psi, Theta, dictionary, settings; not the classifier), atomically."""
-        from . import __version__
-
-        payload = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "l2i_version": __version__,
-            "config": self.config(),
-            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-            "history": self.history.__dict__,
-        }
-        return save_torch(payload, path)
+        return save_model(path, _FORMAT, _FORMAT_VERSION, self.config(), self.state_dict(), self.history.__dict__)
 
     @classmethod
     def load(cls, path: str | os.PathLike, classifier: nn.Module, map_location="cpu",
@@ -473,18 +432,8 @@ class Interpreter(nn.Module):
         The classifier's layers must give the features seen when the interpreter was trained.
         ``layers``: the same layers again, needed only where one was read with a ``read=`` function.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no interpreter file at {path}")
-        try:
-            payload = torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as err:
-            raise ValueError(f"{path} is not a readable l2i interpreter ({err})") from err
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not an l2i interpreter file")
-        if payload.get("format_version", 0) > _FORMAT_VERSION:
-            raise ValueError(f"{path} was written by a newer l2i ({payload.get('l2i_version')}): upgrade l2i")
-        config, state = payload["config"], payload["state_dict"]
+        payload = load_model(path, _FORMAT, _FORMAT_VERSION, "interpreter", map_location)
+        config, state = payload["config"], payload["state"]
         if payload.get("format_version", 1) == 1:  # layer names, and shapes (channels, [freq,] time)
             config["layers"] = [Layer(name).config() for name in config["layers"]]
             config["features"] = [math.prod(s[:-1]) if len(s) > 1 else s[0] for s in config.pop("layer_shapes")]
@@ -503,25 +452,14 @@ class Interpreter(nn.Module):
         )
         found = [layout.features for layout in model.layouts]
         if found != config["features"]:
-            raise ValueError(
+            raise CheckpointError(
                 f"the classifier's layers {[layer.name for layer in model.layers]} now give {found} features, but the "
                 f"interpreter was trained on {config['features']}: is this the same classifier?"
             )
         model.load_state_dict(state)
-        model.history = InterpreterHistory(**payload.get("history", {}))
+        model.history = InterpreterHistory(**payload["history"])
         model.eval()
         return model
-
-
-def removal_loss(logits: Tensor, target: Tensor) -> Tensor:
-    """``-log(1 - p_c)`` per item, ``p = softmax(logits)``: small when class ``c`` is gone.
-
-    Computed as ``logsumexp(logits) - logsumexp(logits without c)``, stable where ``p_c`` is near 1.
-    Shapes: ``logits`` (batch, classes), ``target`` (batch,); returns (batch,). The output term of
-    :meth:`Interpreter.fit`.
-    """
-    others = logits.scatter(1, target[:, None], float("-inf"))
-    return logits.logsumexp(1) - others.logsumexp(1)
 
 
 def _dictionary_matrix(dictionary) -> tuple[Tensor, dict | None]:

@@ -18,25 +18,24 @@ the mask itself, no threshold chooses among units.
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from .audio import Spectrogram, as_batch
 from .datasets import collate
 from .explanation import Explanation, apply_mask, binary_mask, check_binarize, check_threshold, explanation_from_mask
-from .models import check_finite_loss, resolve_targets
+from .losses import mask_in_loss, mask_out_loss
+from .models import resolve_targets
 from .networks import Psi
-from .persistence import save_torch
+from .persistence import CheckpointError, load_model, save_model
 from .reading import ClassifierReader, Layer, frozen, logits_of
+from .training import fit_epochs, seeded
 
 __all__ = ["LMAC", "LMACHistory"]
 
@@ -127,7 +126,8 @@ class LMAC(nn.Module):
         target = resolve_targets(target, logits)
         return torch.sigmoid(self.decoder(acts, X.shape[-1], target)), logits, target
 
-    def _losses(self, x: Tensor, lam_in: float, lam_out: float, lam_l1: float) -> tuple[Tensor, ...]:
+    def _losses(self, x: Tensor, lam_in: float, lam_out: float, lam_l1: float) -> dict[str, Tensor]:
+        """The loss and its terms on waveforms ``x`` (and whether ``f(x_in)`` keeps the decision)."""
         X, phase = self.spectrogram.analyze(x)
         M, logits, target = self.mask(x, X=X)
         audio_in = self.spectrogram.synthesize(apply_mask(X, M, "magnitude"), phase, length=x.shape[-1])
@@ -135,11 +135,9 @@ class LMAC(nn.Module):
         with frozen(self.classifier):
             out_in = logits_of(self.classifier(audio_in))
             out_out = logits_of(self.classifier(audio_out))
-        mask_in = F.cross_entropy(out_in, target)
-        mask_out = -F.cross_entropy(out_out, target)
-        l1 = M.abs().mean()
-        loss = lam_in * mask_in + lam_out * mask_out + lam_l1 * l1
-        return loss, mask_in, mask_out, l1, (out_in.argmax(1) == target).float().mean()
+        terms = {"mask_in": mask_in_loss(out_in, target), "mask_out": mask_out_loss(out_out, target), "l1": M.abs().mean()}
+        loss = lam_in * terms["mask_in"] + lam_out * terms["mask_out"] + lam_l1 * terms["l1"]
+        return {"loss": loss, **terms, "input_fidelity": (out_in.argmax(1) == target).float().mean()}
 
     def fit(
         self,
@@ -168,41 +166,32 @@ class LMAC(nn.Module):
                 raise ValueError(f"{name} is a weight, 0 or more; got {value}")
         device = self.device
         self.to(device)
-        generator = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        self.history = history = LMACHistory()
+        with seeded(seed):
+            generator = torch.Generator().manual_seed(seed)
             loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
             optimizer = torch.optim.Adam(self.decoder.parameters(), lr=lr)
-            self.history = history = LMACHistory()
-            kept = None
-            with tqdm(total=epochs, desc="L-MAC", disable=not progress, leave=False) as bar:
-                for epoch in range(epochs):
-                    self.train()
-                    sums, count = torch.zeros(4), 0
-                    for step, batch in enumerate(loader):
-                        self._check_rate(batch.sample_rate)
-                        x = batch.waveforms if augment is None else augment(batch.waveforms, generator)
-                        loss, *terms, _ = self._losses(x.to(device), lam_in, lam_out, lam_l1)
-                        check_finite_loss(loss, "L-MAC decoder", epoch, step)
-                        optimizer.zero_grad(set_to_none=True)
-                        loss.backward()
-                        optimizer.step()
-                        sums += torch.tensor([float(v.detach()) for v in (loss, *terms)]) * x.shape[0]
-                        count += x.shape[0]
-                    for name, value in zip(("loss", "mask_in", "mask_out", "l1"), (sums / count).tolist()):
-                        getattr(history, name).append(value)
-                    val_loss, val_fid = self._validate(val, batch_size, lam_in, lam_out, lam_l1)
-                    history.val_loss.append(val_loss)
-                    history.val_input_fidelity.append(val_fid)
-                    if history.best_epoch < 0 or val_loss < history.val_loss[history.best_epoch]:
-                        history.best_epoch = epoch
-                        kept = copy.deepcopy(self.decoder.state_dict())
-                    if on_epoch is not None:
-                        on_epoch(epoch, self, history)
-                    bar.update()
-                    bar.set_postfix(loss=f"{history.loss[-1]:.3f}", val_loss=f"{val_loss:.3f}")
-        self.decoder.load_state_dict(kept)
-        self.eval()
+
+            def step(batch, epoch):
+                self._check_rate(batch.sample_rate)
+                x = batch.waveforms if augment is None else augment(batch.waveforms, generator)
+                terms = self._losses(x.to(device), lam_in, lam_out, lam_l1)
+                terms.pop("input_fidelity")
+                return terms
+
+            def end_epoch(epoch, means):
+                for name, value in means.items():
+                    getattr(history, name).append(value)
+                val_loss, val_fid = self._validate(val, batch_size, lam_in, lam_out, lam_l1)
+                history.val_loss.append(val_loss)
+                history.val_input_fidelity.append(val_fid)
+                return (-val_loss,)
+
+            history.best_epoch = fit_epochs(
+                self, loader, epochs, optimizer, step, end_epoch, "L-MAC decoder", progress,
+                on_epoch=None if on_epoch is None else lambda epoch: on_epoch(epoch, self, history),
+                postfix=lambda: {"loss": f"{history.loss[-1]:.3f}", "val_loss": f"{history.val_loss[-1]:.3f}"},
+            )
         return history
 
     @torch.no_grad()
@@ -213,9 +202,9 @@ class LMAC(nn.Module):
         n = 0
         for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
             x = batch.waveforms.to(self.device)
-            total, *_, agree = self._losses(x, lam_in, lam_out, lam_l1)
-            loss += float(total) * x.shape[0]
-            fid += float(agree) * x.shape[0]
+            terms = self._losses(x, lam_in, lam_out, lam_l1)
+            loss += float(terms["loss"]) * x.shape[0]
+            fid += float(terms["input_fidelity"]) * x.shape[0]
             n += x.shape[0]
         self.train(was_training)
         return loss / n, fid / n
@@ -254,41 +243,25 @@ class LMAC(nn.Module):
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Save the decoder and its settings (not the classifier), atomically."""
-        from . import __version__
-
-        return save_torch({
-            "format": _FORMAT, "format_version": _FORMAT_VERSION, "l2i_version": __version__,
-            "config": {"layers": [layer.config() for layer in self.layers], "hidden": self.hidden,
-                       "example_length": self.example_length, "classes": list(self.classes) if self.classes else None,
-                       "spectrogram": self.spectrogram.config(), "features": [layout.features for layout in self.layouts]},
-            "state_dict": {k: v.detach().cpu() for k, v in self.decoder.state_dict().items()},
-            "history": self.history.__dict__,
-        }, path)
+        config = {"layers": [layer.config() for layer in self.layers], "hidden": self.hidden,
+                  "example_length": self.example_length, "classes": list(self.classes) if self.classes else None,
+                  "spectrogram": self.spectrogram.config(), "features": [layout.features for layout in self.layouts]}
+        return save_model(path, _FORMAT, _FORMAT_VERSION, config, self.decoder.state_dict(), self.history.__dict__)
 
     @classmethod
     def load(cls, path: str | os.PathLike, classifier: nn.Module, map_location="cpu",
              layers: list[str | Layer] | None = None) -> LMAC:
         """Load an L-MAC decoder saved with :meth:`save` for ``classifier``."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no L-MAC file at {path}")
-        try:
-            payload = torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as err:
-            raise ValueError(f"{path} is not a readable l2i L-MAC file ({err})") from err
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not an l2i L-MAC file")
-        if payload.get("format_version", 0) > _FORMAT_VERSION:
-            raise ValueError(f"{path} was written by a newer l2i ({payload.get('l2i_version')}): upgrade l2i")
+        payload = load_model(path, _FORMAT, _FORMAT_VERSION, "L-MAC decoder", map_location)
         config = payload["config"]
         model = cls(classifier, layers or [Layer.from_config(c) for c in config["layers"]],
                     Spectrogram(**config["spectrogram"]), hidden=config["hidden"],
                     example_length=config["example_length"], classes=config["classes"])
         found = [layout.features for layout in model.layouts]
         if found != config["features"]:
-            raise ValueError(f"the classifier's layers now give {found} features, but L-MAC was trained on "
-                             f"{config['features']}: is this the same classifier?")
-        model.decoder.load_state_dict(payload["state_dict"])
-        model.history = LMACHistory(**payload.get("history", {}))
+            raise CheckpointError(f"the classifier's layers now give {found} features, but L-MAC was trained on "
+                                  f"{config['features']}: is this the same classifier?")
+        model.decoder.load_state_dict(payload["state"])
+        model.history = LMACHistory(**payload["history"])
         model.eval()
         return model

@@ -6,7 +6,9 @@ to logits ``(batch, classes)`` can be interpreted; :class:`MelCNN` is the one th
 
 from __future__ import annotations
 
-import copy
+import os
+from pathlib import Path
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -15,12 +17,30 @@ import torch.nn.functional as F
 import torchaudio
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from .audio import check_waveform, fit_length, resample, scale_to_snr, white_noise
 from .datasets import collate
+from .persistence import load_model, save_model
+from .reading import logits_of
+from .training import default_device, fit_epochs, seeded
 
-__all__ = ["MelCNN", "MaxPool2x2", "TrainingHistory", "train_classifier", "predict", "accuracy", "check_finite_loss", "resolve_targets", "perturb", "mix_pairs", "mask_stretch"]
+_FORMAT = "l2i.melcnn"
+_FORMAT_VERSION = 1
+
+__all__ = ["MelCNN", "MaxPool2x2", "TrainingHistory", "train_classifier", "predict", "accuracy", "resolve_targets", "perturb", "mix_pairs", "mask_stretch"]
+
+
+@dataclass
+class TrainingHistory:
+    """Per-epoch training loss and validation accuracy; ``best_epoch`` is the one kept."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+
+    @property
+    def best_val_accuracy(self) -> float:
+        return self.val_accuracy[self.best_epoch] if self.best_epoch >= 0 else float("nan")
 
 
 class MaxPool2x2(nn.Module):
@@ -93,6 +113,10 @@ class MelCNN(nn.Module):
         self.time_mask = bool(time_mask)
         n_fft = n_fft or _power_of_two(0.032 * sample_rate)
         hop_length = hop_length or n_fft // 4
+        self._config = {"n_classes": int(n_classes), "sample_rate": int(sample_rate), "n_fft": int(n_fft),
+                        "hop_length": int(hop_length), "n_mels": int(n_mels), "width": int(width),
+                        "dropout": float(dropout), "time_mask": self.time_mask}
+        self.history = TrainingHistory()
         self.sample_rate, self.n_classes = int(sample_rate), int(n_classes)
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=2.0
@@ -104,6 +128,25 @@ class MelCNN(nn.Module):
         self.block4 = _Block(4 * width, 8 * width, pool=False)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(16 * width, n_classes)
+
+    def config(self) -> dict:
+        """The settings that build this network: ``MelCNN(**config())``."""
+        return dict(self._config)
+
+    def save(self, path: str | os.PathLike, history: TrainingHistory | None = None) -> Path:
+        """Save the weights, settings and training history (atomically,
+        :func:`l2i.persistence.save_model`)."""
+        history = history if history is not None else self.history
+        return save_model(path, _FORMAT, _FORMAT_VERSION, self.config(), self.state_dict(), history.__dict__)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location="cpu") -> MelCNN:
+        """A classifier saved with :meth:`save`, in evaluation mode, its ``history`` restored."""
+        payload = load_model(path, _FORMAT, _FORMAT_VERSION, "MelCNN classifier", map_location)
+        model = cls(**payload["config"])
+        model.load_state_dict(payload["state"])
+        model.history = TrainingHistory(**payload["history"])
+        return model.eval()
 
     def features(self, waveform: Tensor) -> Tensor:
         """Log-mel input of the network: ``(batch, samples) -> (batch, 1, n_mels, frames)``.
@@ -163,19 +206,6 @@ def mask_stretch(x: Tensor, dim: int) -> Tensor:
 
 def _power_of_two(n: float) -> int:
     return 1 << max(3, round(n).bit_length() - 1)
-
-
-@dataclass
-class TrainingHistory:
-    """Per-epoch training loss and validation accuracy; ``best_epoch`` is the one kept."""
-
-    train_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    best_epoch: int = -1
-
-    @property
-    def best_val_accuracy(self) -> float:
-        return self.val_accuracy[self.best_epoch] if self.best_epoch >= 0 else float("nan")
 
 
 def perturb(waveforms: Tensor, generator: torch.Generator) -> Tensor:
@@ -264,43 +294,31 @@ def train_classifier(
     -------
     TrainingHistory
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+    device = torch.device(device) if device is not None else default_device()
     model.to(device)
-    loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
     history = TrainingHistory()
-    best_state = None
-    with tqdm(total=epochs, desc="classifier", disable=not progress, leave=False) as bar:
-        for epoch in range(epochs):
-            model.train()
-            total, count = 0.0, 0
-            for step, batch in enumerate(loader):
-                x = batch.waveforms
-                if augment:
-                    x = perturb(x, generator)
-                x, y = x.to(device), batch.labels.to(device)
-                loss = F.cross_entropy(model(x), y)
-                check_finite_loss(loss, "classifier", epoch, step)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(y)
-                count += len(y)
-            scheduler.step()
-            history.train_loss.append(total / count)
+    with seeded(seed):
+        generator = torch.Generator().manual_seed(seed)
+        loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+
+        def step(batch, epoch):
+            x = perturb(batch.waveforms, generator) if augment else batch.waveforms
+            return {"loss": F.cross_entropy(logits_of(model(x.to(device))), batch.labels.to(device))}
+
+        def end_epoch(epoch, means):
+            history.train_loss.append(means["loss"])
             history.val_accuracy.append(accuracy(model, val, device=device))
-            if history.best_epoch < 0 or history.val_accuracy[-1] >= history.best_val_accuracy:  # ties: later, better trained
-                history.best_epoch = epoch
-                best_state = copy.deepcopy(model.state_dict())
-            if on_epoch is not None:
-                on_epoch(epoch, model, history)
-            bar.update()
-            bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_acc=f"{history.val_accuracy[-1]:.3f}")
-    model.load_state_dict(best_state)
-    model.eval()
+            return (history.val_accuracy[-1], epoch)  # ties: the later epoch, better trained
+
+        history.best_epoch = fit_epochs(
+            model, loader, epochs, optimizer, step, end_epoch, "classifier", progress, scheduler=scheduler,
+            on_epoch=None if on_epoch is None else lambda epoch: on_epoch(epoch, model, history),
+            postfix=lambda: {"loss": f"{history.train_loss[-1]:.3f}", "val_acc": f"{history.val_accuracy[-1]:.3f}"},
+        )
+    if isinstance(model, MelCNN):
+        model.history = history
     return history
 
 
@@ -313,7 +331,7 @@ def predict(model: nn.Module, data: Dataset, batch_size: int = 64, device=None) 
     logits, labels = [], []
     for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
         check_waveform(batch.waveforms, "batch")
-        logits.append(model(batch.waveforms.to(device)).float().cpu())
+        logits.append(logits_of(model(batch.waveforms.to(device))).float().cpu())
         labels.append(batch.labels)
     model.train(was_training)
     return torch.cat(logits), torch.cat(labels)
@@ -323,20 +341,6 @@ def accuracy(model: nn.Module, data: Dataset, batch_size: int = 64, device=None)
     """Share of clips whose argmax logit is the label."""
     logits, labels = predict(model, data, batch_size, device)
     return float((logits.argmax(1) == labels).float().mean())
-
-
-def check_finite_loss(loss: Tensor, what: str, epoch: int, step: int) -> None:
-    """Raise :class:`FloatingPointError` when a training loss is NaN or infinite.
-
-    A non-finite loss poisons every weight at the next step, and the epoch kept by validation would
-    then be a model that learnt nothing: training stops instead, before anything is saved.
-    """
-    if not torch.isfinite(loss):
-        raise FloatingPointError(
-            f"the {what}'s training loss is {float(loss.detach())} at epoch {epoch + 1}, batch {step + 1}: training "
-            "stopped before anything was saved. Lower the learning rate (lr=), or check the data for "
-            "silent, clipped or non-finite clips"
-        )
 
 
 def resolve_targets(target, logits: Tensor) -> Tensor:

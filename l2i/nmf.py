@@ -23,13 +23,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .persistence import save_torch
+from .persistence import CheckpointError, load_model, save_model
 
 __all__ = ["NMF", "FrameBlocks", "beta_divergence"]
 
 _BETAS = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
 _FORMAT = "l2i.nmf"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 # Same floor as scikit-learn, so that both take the same path around zero denominators.
 _EPS = float(torch.finfo(torch.float32).eps)
 
@@ -529,47 +529,30 @@ class NMF:
         }
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Save the dictionary, its settings and its loss history (atomically)."""
-        from . import __version__
-
+        """Save the dictionary, its settings, its spectrogram's and its loss history (atomically,
+        :func:`l2i.persistence.save_model`)."""
         W = self._require_fitted()
-        payload = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "l2i_version": __version__,
-            "config": self.config(),
-            "spectrogram": self.spectrogram,
-            "W": W.detach().cpu(),
-            "loss_history": list(self.loss_history),
-        }
-        return save_torch(payload, path)
+        return save_model(path, _FORMAT, _FORMAT_VERSION, {**self.config(), "spectrogram": self.spectrogram},
+                          {"W": W}, {"loss": list(self.loss_history)})
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> NMF:
         """Load a dictionary written by :meth:`save` (``weights_only=True``: no code is run)."""
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"no dictionary file at {path}")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise ValueError(f"{path} is not a readable l2i dictionary ({err}); save it again with NMF.save") from err
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not an l2i NMF dictionary file")
-        if payload.get("format_version", 0) > _FORMAT_VERSION:
-            raise ValueError(
-                f"{path} was written by l2i {payload.get('l2i_version')} in a newer format "
-                f"({payload['format_version']}); upgrade l2i to read it"
-            )
-        config, W = payload["config"], payload["W"]
-        if not isinstance(W, Tensor) or W.ndim != 2 or W.shape[1] != config["n_components"]:
-            raise ValueError(f"{path} holds a damaged dictionary: W does not match n_components")
+        payload = load_model(path, _FORMAT, _FORMAT_VERSION, "NMF dictionary")
+        if payload.get("format_version", 1) == 1:  # W, its spectrogram and losses beside the config
+            payload["state"] = {"W": payload.get("W")}
+            payload["config"] = {**payload["config"], "spectrogram": payload.get("spectrogram")}
+            payload["history"] = {"loss": payload.get("loss_history", [])}
+        config, W = dict(payload["config"]), payload["state"].get("W")
+        spectrogram = config.pop("spectrogram", None)
+        if not isinstance(W, Tensor) or W.ndim != 2 or W.shape[1] != config.get("n_components"):
+            raise CheckpointError(f"{path} holds a damaged dictionary: W does not match n_components")
         if (W < 0).any() or not torch.isfinite(W).all():
-            raise ValueError(f"{path} holds a damaged dictionary: W has negative or non-finite values")
+            raise CheckpointError(f"{path} holds a damaged dictionary: W has negative or non-finite values")
         model = cls(**config, device=device, progress=False)
         model.W = W.to(model.device, model.dtype)
-        model.loss_history = list(payload.get("loss_history", []))
-        model.spectrogram = payload.get("spectrogram")
+        model.loss_history = list(payload["history"].get("loss", []))
+        model.spectrogram = spectrogram
         return model
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from l2i import artifacts
+from l2i.book import artifacts
 from l2i.datasets import Mixtures
 from l2i.downloads import cache_dir
 from l2i.metrics import evaluate
@@ -54,7 +54,8 @@ def test_artifacts_are_cached_under_content_keys():
 def test_every_module_is_either_training_code_or_measurement_code():
     from pathlib import Path
 
-    names = {p.stem for p in Path(artifacts.__file__).parent.glob("*.py")}
+    package = Path(artifacts.__file__).parents[1]
+    names = {str(p.relative_to(package).with_suffix("")) for p in package.rglob("*.py")}
     assert names == set(artifacts._TRAINING_MODULES) | set(artifacts._MEASUREMENT_MODULES)
     assert not set(artifacts._TRAINING_MODULES) & set(artifacts._MEASUREMENT_MODULES)
 
@@ -72,8 +73,9 @@ def test_evaluate_reports_every_metric_and_mixture_scores():
     assert abs(mixes["SI-SDRi"] - (mixes["SI-SDR"] - mixes["SI-SDR_mixture"])) < 1e-6
 
 
-def test_the_esc50_chapter_path_runs_on_a_fabricated_archive(tmp_path):
+def test_the_esc50_chapter_path_runs_on_a_fabricated_archive(tmp_path, monkeypatch):
     """The functions the chapter "ESC-50 on a GPU" calls, on a tiny archive in the official layout."""
+    monkeypatch.delenv("L2I_ESC50", raising=False)
     from fabricated import fabricate_esc50
 
     from l2i import baselines

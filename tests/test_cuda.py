@@ -115,7 +115,7 @@ def test_nmf_results_follow_the_input_and_streamed_blocks_stay_on_the_gpu(data):
 
 
 def test_train_interpreter_puts_the_classifier_back_where_it_was():
-    from l2i import artifacts
+    from l2i.book import artifacts
 
     tiny = artifacts.Recipe(
         "scenes", n_per_class=2, n_components=8, nmf_iter=5, classifier_width=4, classifier_epochs=1,

@@ -7,7 +7,8 @@ from torch import nn
 from l2i.audio import Spectrogram
 from l2i.datasets import SyntheticScenes
 from l2i.explanation import apply_mask
-from l2i.interpreter import Interpreter, hidden_layers, removal_loss
+from l2i.interpreter import Interpreter, hidden_layers
+from l2i.losses import fidelity_loss, removal_loss
 from l2i.models import MelCNN
 from l2i.nmf import NMF
 
@@ -303,7 +304,7 @@ def test_temperature_softens_the_fidelity_term_and_one_is_the_original(parts):
     out, logits = torch.randn(5, 8), 4 * torch.randn(5, 8)
     soft = torch.softmax(logits / 3, dim=1)
     expected = 9 * -(soft * torch.log_softmax(out / 3, dim=1)).sum(1).mean()
-    torch.testing.assert_close(interp._fidelity_loss(out, logits, 3.0), expected)
+    torch.testing.assert_close(fidelity_loss(out, logits, temperature=3.0), expected)
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="temperature"):
             interp.fit(train, val, epochs=1, temperature=bad, progress=False)

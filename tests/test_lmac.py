@@ -37,7 +37,8 @@ def test_the_losses_are_the_published_terms(parts):
     train, f = parts
     lmac = LMAC(f, ["block3"], SPEC)
     x = torch.stack([train[i].waveform for i in range(4)])
-    loss, mask_in, mask_out, l1, _ = lmac._losses(x, 4.0, 0.2, 0.4)
+    terms = lmac._losses(x, 4.0, 0.2, 0.4)
+    loss, mask_in, mask_out = terms["loss"], terms["mask_in"], terms["mask_out"]
     X, phase = SPEC.analyze(x)
     M, logits, c = lmac.mask(x, X=X)
     f_in = f(SPEC.synthesize(apply_mask(X, M, "magnitude"), phase, length=8000))

@@ -198,23 +198,25 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_load_rejects_other_files(tmp_path):
-    with pytest.raises(ValueError, match="no dictionary file"):
+    from l2i.persistence import CheckpointError
+
+    with pytest.raises(FileNotFoundError, match="no NMF dictionary file"):
         NMF.load(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(CheckpointError, match="not a readable"):
         NMF.load(tmp_path / "junk.pt")
     torch.save({"format": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not an l2i NMF"):
+    with pytest.raises(CheckpointError, match="not an l2i NMF dictionary file"):
         NMF.load(tmp_path / "other.pt")
     model = NMF(3, n_iter=2, progress=False).fit(torch.rand(5, 9))
     model.save(tmp_path / "w.pt")
     payload = torch.load(tmp_path / "w.pt", weights_only=True)
     payload["format_version"] = 99
     torch.save(payload, tmp_path / "future.pt")
-    with pytest.raises(ValueError, match="newer format"):
+    with pytest.raises(CheckpointError, match="newer l2i"):
         NMF.load(tmp_path / "future.pt")
-    payload["format_version"] = 1
-    payload["W"] = -payload["W"]
+    payload["format_version"] = 2
+    payload["state"]["W"] = -payload["state"]["W"]
     torch.save(payload, tmp_path / "negative.pt")
     with pytest.raises(ValueError, match="damaged"):
         NMF.load(tmp_path / "negative.pt")

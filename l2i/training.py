@@ -1,0 +1,109 @@
+"""The one training loop every trainer of l2i runs: the classifier (:func:`l2i.models.train_classifier`),
+the interpreter (:meth:`l2i.Interpreter.fit`) and L-MAC's decoder (:meth:`l2i.lmac.LMAC.fit`).
+
+Book: chapters "Training the classifier" and "Training the interpreter". Each epoch runs the
+trainer's ``step`` on every batch (which returns the loss and its terms), stops with a clear error
+on a non-finite loss, then the trainer's ``end_epoch`` records and validates and returns a score;
+the weights of the best-scoring epoch are kept, and the trainer's ``on_epoch`` callback sees every
+epoch at its own weights. Training draws its random numbers from ``seed`` inside
+:func:`torch.random.fork_rng`, so the caller's random state is the same after as before.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+__all__ = ["check_finite_loss", "default_device", "fit_epochs", "seeded"]
+
+
+def default_device() -> torch.device:
+    """The GPU when there is one, else the CPU: where l2i trains unless told otherwise."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def seeded(seed: int):
+    """Inside the block, torch's random numbers come from ``seed``; outside, the caller's random
+    state (CPU and every GPU) is as it was before."""
+    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=gpus):
+        torch.manual_seed(seed)
+        yield
+
+
+def check_finite_loss(loss: Tensor, what: str, epoch: int, step: int) -> None:
+    """Raise :class:`FloatingPointError` when a training loss is NaN or infinite.
+
+    A non-finite loss poisons every weight at the next step, and the epoch kept by validation would
+    then be a model that learnt nothing: training stops instead, before anything is saved.
+    """
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"the {what}'s training loss is {float(loss.detach())} at epoch {epoch + 1}, batch {step + 1}: training "
+            "stopped before anything was saved. Lower the learning rate (lr=), or check the data for "
+            "silent, clipped or non-finite clips"
+        )
+
+
+def fit_epochs(
+    model: nn.Module,
+    batches: Iterable,
+    epochs: int,
+    optimizer: torch.optim.Optimizer,
+    step: Callable[[object, int], dict[str, Tensor]],
+    end_epoch: Callable[[int, dict[str, float]], tuple],
+    what: str,
+    progress: bool = True,
+    scheduler=None,
+    on_epoch: Callable[[int], None] | None = None,
+    postfix: Callable[[], dict] | None = None,
+) -> int:
+    """Train ``model`` for ``epochs`` and keep the weights of its best epoch; return that epoch.
+
+    Parameters
+    ----------
+    batches : iterable
+        Re-iterated every epoch (a ``DataLoader``).
+    step : callable
+        ``step(batch, epoch) -> {"loss": loss, term: value, ...}`` on one batch; the loop
+        back-propagates ``"loss"`` and averages every term over the epoch's clips.
+    end_epoch : callable
+        ``end_epoch(epoch, means) -> score``: records the epoch's mean terms, validates, and
+        returns a score (a tuple; the highest is kept, the first of equal ones).
+    on_epoch : callable, optional
+        ``on_epoch(epoch)`` after each epoch's validation, at that epoch's weights.
+    """
+    best, best_epoch, kept = None, -1, None
+    with tqdm(total=epochs, desc=what, disable=not progress, leave=False) as bar:
+        for epoch in range(epochs):
+            model.train()
+            sums, count = {}, 0
+            for i, batch in enumerate(batches):
+                terms = step(batch, epoch)
+                check_finite_loss(terms["loss"], what, epoch, i)
+                optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                optimizer.step()
+                n = batch.waveforms.shape[0]
+                for name, value in terms.items():
+                    sums[name] = sums.get(name, 0.0) + float(value.detach()) * n
+                count += n
+            if scheduler is not None:
+                scheduler.step()
+            score = end_epoch(epoch, {name: total / count for name, total in sums.items()})
+            if best is None or score > best:
+                best, best_epoch, kept = score, epoch, copy.deepcopy(model.state_dict())
+            if on_epoch is not None:
+                on_epoch(epoch)
+            bar.update()
+            if postfix is not None:
+                bar.set_postfix(**postfix())
+    model.load_state_dict(kept)
+    model.eval()
+    return best_epoch
