@@ -47,6 +47,7 @@ from torch.utils.data import Subset
 from l2i import baselines
 from l2i.book import artifacts
 from l2i.datasets import evaluation_sets
+from l2i.explainers import families
 from l2i.metrics import compare, paired_differences, paired_table, results_table
 from l2i.models import accuracy
 
@@ -159,14 +160,15 @@ def main() -> None:
         subset = args.slime_n is not None and args.slime_n < len(data)
         first = {k: v for k, v in methods.items() if not (subset and k == "SLIME")}
         results, clips = compare(first, classify, data, threshold=args.threshold, progress=not args.json, per_clip=True)
-        paired = paired_differences(clips, headline)
+        family = families(methods)
+        paired = paired_differences(clips, headline, families=family)
         if subset:  # SLIME on the first items only, and the headline method again there, to pair them
             few = Subset(data, range(args.slime_n))
             again, few_clips = compare({k: methods[k] for k in (headline, "SLIME")}, classify, few,
                                        threshold=args.threshold, progress=not args.json, per_clip=True)
             results[f"SLIME (first {args.slime_n})"] = again["SLIME"]
             results[f"{headline} (first {args.slime_n})"] = again[headline]
-            paired[f"SLIME (first {args.slime_n})"] = paired_differences(few_clips, headline)["SLIME"]
+            paired[f"SLIME (first {args.slime_n})"] = paired_differences(few_clips, headline, families=family)["SLIME"]
         rounded = all_results[name] = _rounded(results)
         paired = all_paired[name] = {headline: _rounded(paired)}
         record = {"setting": name, "n": len(data), "slime_n": args.slime_n if subset else len(data),

@@ -50,6 +50,11 @@ class _SpectrogramMethod:
     """
 
     name = "baseline"
+    needs_sources = False
+
+    @property
+    def family(self) -> str:
+        return self.name
 
     def __init__(self, classifier: nn.Module, spectrogram: Spectrogram, classes: tuple[str, ...] | None = None):
         if not isinstance(classifier, nn.Module):
@@ -265,6 +270,8 @@ class RandomComponents:
     """
 
     name = "Random components"
+    family = "Random components"
+    needs_sources = False
 
     def __init__(self, interpreter, seed: int = 0):
         self.interpreter, self.seed = interpreter, int(seed)
@@ -345,7 +352,8 @@ def methods(
     slime: bool = True,
     ig_steps: int = 50,
 ) -> dict:
-    """``{name: explain}`` for the comparison of the book and the benchmark, on one classifier.
+    """``{name: explainer}`` (:class:`l2i.explainers.Explainer`) for the comparison of the book and
+    the benchmark, on one classifier.
 
     Book: chapter "Evaluating interpretations". ``interpreter`` is L2I; ``input_fidelity`` an
     optional second interpreter trained with the input-fidelity term. ``magnitude`` adds each
@@ -360,28 +368,25 @@ def methods(
     Gradients' steps along the path. Every baseline reads the interpreter's classifier and spectrogram.
     """
     check_binarize(binarize)
-    interpreters = {"L2I": interpreter}
-    if input_fidelity is not None:
-        interpreters["L2I + input fidelity"] = input_fidelity
-    out = {name: interp.explain for name, interp in interpreters.items()}
+    interpreters = [interpreter] + ([input_fidelity] if input_fidelity is not None else [])
+    listed = [i.explainer() for i in interpreters]
     if magnitude:
-        out.update({f"{name}, magnitude mask": partial(interp.explain, domain="magnitude")
-                    for name, interp in interpreters.items()})
+        listed += [i.explainer("magnitude") for i in interpreters]
     if output_fidelity is not None:
-        out["L2I + input/output fidelity, magnitude mask"] = partial(output_fidelity.explain, domain="magnitude")
-        interpreters["L2I + input/output fidelity"] = output_fidelity
-    if binarize is not None:
-        # A binary mask is the same in both domains (see l2i.explanation).
-        name, interp = list(interpreters.items())[-1]
-        out[f"{name}, binary mask"] = partial(interp.explain, binarize=binarize)
+        listed.append(output_fidelity.explainer("magnitude"))
+        interpreters.append(output_fidelity)
+    if binarize is not None:  # a binary mask is the same in both domains (see l2i.explanation)
+        listed.append(interpreters[-1].explainer(binarize=binarize))
     if lmac is not None:
-        out["L-MAC"] = lmac.explain
-    out.update({
-        "Random components": RandomComponents(interpreter, seed=seed).explain,
-        "Saliency": Saliency.from_interpreter(interpreter).explain,
-        "Integrated Gradients": IntegratedGradients.from_interpreter(interpreter, n_steps=ig_steps).explain,
-    })
+        listed.append(lmac)
+    listed += [RandomComponents(interpreter, seed=seed), Saliency.from_interpreter(interpreter),
+               IntegratedGradients.from_interpreter(interpreter, n_steps=ig_steps)]
     if slime:
-        out["SLIME"] = SLIME.from_interpreter(interpreter, n_samples=slime_samples, seed=seed).explain
-    out["Oracle IRM"] = IdealRatioMask.from_interpreter(interpreter).explain
+        listed.append(SLIME.from_interpreter(interpreter, n_samples=slime_samples, seed=seed))
+    listed.append(IdealRatioMask.from_interpreter(interpreter))
+    out = {}
+    for method in listed:
+        if method.name in out:
+            raise ValueError(f"two methods are named {method.name!r}: the interpreters given were trained the same way")
+        out[method.name] = method
     return out

@@ -97,6 +97,9 @@ class Interpreter(nn.Module):
         that). Once built, the interpreter takes clips of any length the classifier accepts.
     """
 
+    family = "L2I"
+    needs_sources = False
+
     def __init__(
         self,
         classifier: nn.Module,
@@ -132,6 +135,7 @@ class Interpreter(nn.Module):
         self.classes = tuple(classes) if classes is not None else None
         self.hidden = int(hidden)
         self.psi = Psi(self.layouts, self.n_components, self.hidden)
+        self.objective = {"lam_in": 0.0, "lam_out": 0.0}  # the extra terms it was trained with (fit)
         self.theta = Theta(self.n_components, self.n_classes)
         self.history = InterpreterHistory()
 
@@ -147,6 +151,19 @@ class Interpreter(nn.Module):
     def _follow_classifier(self) -> None:
         if self.W.device != self.device:
             self.to(self.device)
+
+    @property
+    def name(self) -> str:
+        """"L2I", "L2I + input fidelity" or "L2I + input/output fidelity": the terms it was trained with."""
+        if self.objective.get("lam_out", 0) > 0:
+            return "L2I + input/output fidelity"
+        return "L2I + input fidelity" if self.objective.get("lam_in", 0) > 0 else "L2I"
+
+    def explainer(self, domain: str = "log1p", binarize: float | None = None):
+        """This interpreter with its masks rendered one way, as an :class:`l2i.explainers.L2IExplainer`."""
+        from .explainers import L2IExplainer
+
+        return L2IExplainer(self, domain, binarize)
 
     # ------------------------------------------------------------------ reading the classifier
     @property
@@ -326,6 +343,7 @@ class Interpreter(nn.Module):
             raise ValueError(f"lam_in and lam_out are weights, 0 or more; got {lam_in} and {lam_out}")
         self._follow_classifier()
         device = self.device
+        self.objective = {"lam_in": float(lam_in), "lam_out": float(lam_out)}
         ramp = round(epochs * 19 / 35) if ramp_epoch is None else int(ramp_epoch)
         self.history = history = InterpreterHistory()
         with seeded(seed):
@@ -418,6 +436,7 @@ class Interpreter(nn.Module):
             "classes": list(self.classes) if self.classes else None,
             "spectrogram": self.spectrogram.config(),
             "features": [layout.features for layout in self.layouts],
+            "objective": self.objective,
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -456,6 +475,7 @@ class Interpreter(nn.Module):
                 f"the classifier's layers {[layer.name for layer in model.layers]} now give {found} features, but the "
                 f"interpreter was trained on {config['features']}: is this the same classifier?"
             )
+        model.objective = dict(config.get("objective", model.objective))
         model.load_state_dict(state)
         model.history = InterpreterHistory(**payload["history"])
         model.eval()

@@ -79,6 +79,8 @@ class LMAC(nn.Module):
     """
 
     name = "L-MAC"
+    family = "L-MAC"
+    needs_sources = False
 
     def __init__(self, classifier: nn.Module, layers: Sequence[str | Layer], spectrogram: Spectrogram,
                  hidden: int = 64, example_length: int | None = None, classes: tuple[str, ...] | None = None):

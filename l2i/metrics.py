@@ -48,6 +48,7 @@ __all__ = [
     "si_sdr_improvement",
     "evaluate",
     "compare",
+    "needs_sources",
     "paired_difference",
     "paired_differences",
     "paired_table",
@@ -251,13 +252,14 @@ def evaluate(
     rows: dict[str, list[Tensor]] = {}
     add = lambda name, v: rows.setdefault(name, []).append(v.detach().double().cpu().reshape(-1))  # noqa: E731
     seconds, count = 0.0, 0
-    oracle = getattr(getattr(explain, "__self__", None), "needs_sources", False)
+    oracle = needs_sources(explain)
+    explain = getattr(explain, "explain", explain)
     for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
         x = batch.waveforms
         extra = {}
         if oracle:
             if batch.sources is None:
-                raise ValueError(f"{explain.__self__!r} needs mixtures with known sources (l2i.datasets.Mixtures)")
+                raise ValueError(f"{getattr(explain, '__self__', explain)!r} needs mixtures with known sources (l2i.datasets.Mixtures)")
             extra = {"sources": batch.sources, "source_labels": batch.source_labels}
         start = time.perf_counter()
         e = explain(x, threshold=threshold, **extra)
@@ -301,14 +303,20 @@ def evaluate(
     return (result, values) if per_clip else result
 
 
+def needs_sources(method) -> bool:
+    """Whether ``method`` (an :class:`l2i.explainers.Explainer`, or an ``explain`` callable bound to
+    one) is an oracle that must be given a mixture's true sources."""
+    return bool(getattr(method, "needs_sources", False) or getattr(getattr(method, "__self__", None), "needs_sources", False))
+
+
 def compare(
     methods: dict, classify, data: Dataset, threshold: float = 0.2, batch_size: int = 32, progress: bool = False,
     per_clip: bool = False,
 ) -> dict | tuple[dict, dict]:
     """:func:`evaluate` for several methods on the same data: ``{name: results}``.
 
-    ``methods`` maps a display name to an ``explain`` callable (``Interpreter.explain`` or a
-    baseline's). Oracles that need sources are skipped on data without them. With ``per_clip``,
+    ``methods`` maps a display name to an :class:`l2i.explainers.Explainer` (or an ``explain``
+    callable). Oracles that need sources are skipped on data without them. With ``per_clip``,
     ``(results, {name: {metric: values (items,)}})``, the values paired across methods (same
     clips, same order) for :func:`paired_difference`. Book: chapter "Evaluating interpretations".
     """
@@ -317,7 +325,7 @@ def compare(
     has_sources = len(data) > 0 and data[0].sources is not None
     out, clips = {}, {}
     for name, explain in tqdm(methods.items(), desc="methods", disable=not progress, leave=False):
-        if getattr(getattr(explain, "__self__", None), "needs_sources", False) and not has_sources:
+        if needs_sources(explain) and not has_sources:
             continue
         out[name], clips[name] = evaluate(explain, classify, data, threshold=threshold, batch_size=batch_size, per_clip=True)
     return (out, clips) if per_clip else out
@@ -406,19 +414,21 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def paired_differences(
     clips: dict, method: str, metrics: tuple[str, ...] = ("FF", "Fid-In", "SI-SDRi"),
-    exclude: tuple[str, ...] = ("Oracle IRM",), **kwargs,
+    exclude: tuple[str, ...] = ("Oracle IRM",), families: dict[str, str] | None = None, **kwargs,
 ) -> dict:
     """:func:`paired_difference` of ``method`` against every other method of ``clips`` (the
     per-clip values of ``compare(..., per_clip=True)``): ``{other: {metric: {difference, low,
-    high, n}}}``, for the ``metrics`` both have. Methods whose name starts with ``method``'s first
-    word (its own variants, "L2I ...") and those in ``exclude`` are left out; ``kwargs`` go to
-    :func:`paired_difference`. Book: chapter "Evaluating interpretations"."""
+    high, n}}}``, for the ``metrics`` both have. ``families`` (``{name: family}``,
+    :func:`l2i.explainers.families`) leaves out ``method``'s own family (L2I's other renderings);
+    ``exclude`` names methods to leave out too; ``kwargs`` go to :func:`paired_difference`.
+    Book: chapter "Evaluating interpretations"."""
     if method not in clips:
         raise ValueError(f"no per-clip values for {method!r}; there are {sorted(clips)}")
-    family = lambda name: name.replace(",", " ").split()[0]  # noqa: E731  "L2I, binary mask" -> "L2I"
+    families = families or {}
+    own = families.get(method, method)
     out = {}
     for other, values in clips.items():
-        if other == method or other in exclude or family(other) == family(method):
+        if other == method or other in exclude or families.get(other, other) == own:
             continue
         out[other] = {m: paired_difference(clips[method][m], values[m], **kwargs)
                       for m in metrics if m in clips[method] and m in values}

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from l2i import baselines
+from l2i.explainers import Explainer, families
 from l2i.audio import Spectrogram
 from l2i.datasets import NOISE, Mixtures, NoisyClips, SyntheticScenes, collate
 from l2i.explanation import Explanation
@@ -243,16 +244,25 @@ def test_results_table_marks_the_best_non_oracle_value():
 
 
 def test_methods_adds_the_last_interpreter_with_a_binary_mask(interp):
+    import copy
+
     interpreter, train = interp
     x = torch.stack([train[i].waveform for i in range(2)])
     plain = baselines.methods(interpreter, slime_samples=10)
     assert not any("binary" in name for name in plain)
-    with_in = baselines.methods(interpreter, input_fidelity=interpreter, slime_samples=10, binarize=0.4)
+    assert all(isinstance(m, Explainer) and m.name == name for name, m in plain.items())
+    assert families(plain)["L2I, magnitude mask"] == "L2I" and plain["Oracle IRM"].needs_sources
+    trained_in, trained_out = copy.copy(interpreter), copy.copy(interpreter)
+    trained_in.objective = {"lam_in": 1.0, "lam_out": 0.0}  # as fit(lam_in=1) records it
+    trained_out.objective = {"lam_in": 1.0, "lam_out": 0.5}
+    with_in = baselines.methods(interpreter, input_fidelity=trained_in, slime_samples=10, binarize=0.4)
     assert [n for n in with_in if "binary" in n] == ["L2I + input fidelity, binary mask"]
-    e = with_in["L2I + input fidelity, binary mask"](x)
+    e = with_in["L2I + input fidelity, binary mask"].explain(x)
     assert e.binarize == 0.4 and set(e.mask.unique().tolist()) <= {0.0, 1.0}
     assert torch.equal(e.mask, (interpreter.explain(x).mask >= 0.4).float())
-    with_out = baselines.methods(interpreter, output_fidelity=interpreter, slime_samples=10, binarize=0.4)
+    with_out = baselines.methods(interpreter, output_fidelity=trained_out, slime_samples=10, binarize=0.4)
     assert [n for n in with_out if "binary" in n] == ["L2I + input/output fidelity, binary mask"]
+    with pytest.raises(ValueError, match="two methods are named 'L2I'"):
+        baselines.methods(interpreter, input_fidelity=interpreter)
     with pytest.raises(ValueError, match="binarize is the share"):
         baselines.methods(interpreter, binarize=1.5)

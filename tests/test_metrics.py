@@ -150,8 +150,10 @@ def test_paired_differences_against_every_other_family_and_the_table():
         "Oracle IRM": {"FF": one, "SI-SDRi": one},
         "Saliency": {"FF": one},
     }
-    out = M.paired_differences(clips, "L2I, binary mask")
+    family = {"L2I": "L2I", "L2I, binary mask": "L2I", "SLIME": "SLIME", "Oracle IRM": "Oracle IRM", "Saliency": "Saliency"}
+    out = M.paired_differences(clips, "L2I, binary mask", families=family)
     assert set(out) == {"SLIME", "Saliency"}  # not L2I's own variants, not the oracle
+    assert set(M.paired_differences(clips, "L2I, binary mask")) == {"L2I", "SLIME", "Saliency"}  # no families given
     assert out["SLIME"]["FF"]["difference"] == -1.0 and set(out["Saliency"]) == {"FF"}
     table = M.paired_table(out, digits=2)
     assert "| SLIME | **-1.00 [-1.00, -1.00]** | +0.00 [-1.00, +1.00] |" in table  # bold: clear of 0

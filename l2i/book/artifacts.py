@@ -42,7 +42,7 @@ _TRAINING_MODULES = (
     "__init__", "audio", "datasets", "downloads", "explanation", "interpreter", "lmac", "losses", "models",
     "networks", "nmf", "persistence", "reading", "scenes", "training", "book/artifacts", "book/recipes",
 )
-_MEASUREMENT_MODULES = ("baselines", "metrics", "plotting", "widgets", "book/__init__", "book/expected", "book/figures")
+_MEASUREMENT_MODULES = ("baselines", "explainers", "metrics", "plotting", "widgets", "book/__init__", "book/expected", "book/figures")
 
 
 def _code_version() -> str:
