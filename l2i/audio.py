@@ -130,6 +130,14 @@ class Spectrogram(nn.Module):
         """Number of frames for a clip of ``n_samples`` samples."""
         return 1 + n_samples // self.hop_length
 
+    def check_length(self, waveform: Tensor) -> None:
+        """Raise a clear error when ``(..., samples)`` clips are shorter than one STFT frame."""
+        if waveform.shape[-1] < self.n_fft:
+            raise ValueError(
+                f"the clip has {waveform.shape[-1]} samples, shorter than one STFT frame ({self.n_fft}): "
+                "pad it (l2i.audio.fit_length)"
+            )
+
     def config(self) -> dict:
         """The settings that define ``X``: stored with dictionaries and interpreters."""
         return {"sample_rate": self.sample_rate, "n_fft": self.n_fft, "hop_length": self.hop_length}
@@ -202,6 +210,24 @@ def white_noise(like: Tensor, snr_db: Tensor, generator: torch.Generator | None 
     perturb training clips (:func:`l2i.models.perturb`).
     """
     return torch.randn(like.shape, generator=generator, dtype=like.dtype) * rms(like).unsqueeze(-1) * 10 ** (-snr_db / 20)
+
+
+PEAK = 0.9
+"""The level l2i brings a sum of clips down to when it would clip (mixtures, noisy clips, training
+mixes), and what it scales audio to when it must."""
+
+
+def peak_gain(audio: Tensor, peak: float = PEAK, always: bool = False) -> Tensor:
+    """The factor ``(..., 1)`` that brings each row of ``audio`` ``(..., samples)`` to a peak of at
+    most ``peak`` (1 for a row already below it; with ``always``, every non-silent row to exactly
+    ``peak``). Clips mixed together are scaled by their sum's factor, so they still add up to it."""
+    top = audio.abs().amax(dim=-1, keepdim=True)
+    return torch.where((top > peak) | (always & (top > 0)), peak / top.clamp_min(1e-12), torch.ones_like(top))
+
+
+def limit_peak(audio: Tensor, peak: float = PEAK, always: bool = False) -> Tensor:
+    """``audio * peak_gain(audio, peak, always)``: each row at most ``peak`` loud."""
+    return audio * peak_gain(audio, peak, always)
 
 
 def as_batch(waveform: Tensor, name: str = "waveform") -> Tensor:

@@ -21,19 +21,17 @@ The classifier is read in evaluation mode with its parameters frozen and left as
 
 from __future__ import annotations
 
-from functools import partial
 
 import torch
 from torch import Tensor, nn
 
 from .audio import Spectrogram, as_batch
-from .explanation import Explanation, check_binarize, check_threshold, explanation_from_mask, select, soft_mask
+from .explanation import EPS, Analysis, Explanation, Units, check_binarize, check_threshold, explanation_from_mask, select, soft_mask
 from .models import resolve_targets
 from .reading import check_logits, frozen, logits_of
 
 __all__ = ["RandomComponents", "Saliency", "IntegratedGradients", "SLIME", "IdealRatioMask", "methods"]
 
-_EPS = 1e-8
 
 
 class _SpectrogramMethod:
@@ -93,21 +91,15 @@ class _SpectrogramMethod:
     def _prepare(self, waveform: Tensor, target, threshold: float):
         check_threshold(threshold)
         x = as_batch(waveform).to(self.device)
-        if x.shape[-1] < self.spectrogram.n_fft:
-            raise ValueError(
-                f"the clip has {x.shape[-1]} samples, shorter than one STFT frame ({self.spectrogram.n_fft}): "
-                "pad it (l2i.audio.fit_length)"
-            )
+        self.spectrogram.check_length(x)
         spectrogram = self.spectrogram.to(x.device)
         X, phase = spectrogram.analyze(x)
         logits = self.classify(x)
         return x, X, phase, logits, resolve_targets(target, logits)
 
-    def _finish(self, x, X, phase, logits, mask, target, threshold, **units) -> Explanation:
-        return explanation_from_mask(
-            x, X, phase, logits, mask, target, self.spectrogram.to(x.device), threshold, self.classes,
-            method=self.name, **units,
-        )
+    def _finish(self, x, X, phase, logits, mask, target, threshold, units: Units | None = None) -> Explanation:
+        analysis = Analysis(x, X, phase, logits, self.spectrogram.to(x.device), self.classes)
+        return explanation_from_mask(analysis, mask, target, threshold, self.name, units=units)
 
 
 def _threshold_map(attribution: Tensor, threshold: float) -> Tensor:
@@ -259,7 +251,7 @@ class SLIME(_SpectrogramMethod):
         rel, selected = select(weights, threshold, top_k)
         segments = self.segments(X.shape[-1]).to(X.device)
         mask = selected.to(X.dtype)[:, segments]  # (batch, freq, frames)
-        return self._finish(x, X, phase, logits, mask, target, threshold, relevance=rel, selected=selected, unit="segment")
+        return self._finish(x, X, phase, logits, mask, target, threshold, Units(rel, selected, "segment"))
 
 
 class RandomComponents:
@@ -295,11 +287,9 @@ class RandomComponents:
         selected = rank < count.unsqueeze(1)
         relevance = selected.float()  # no ranking among the chosen
         mask = soft_mask(e.W, e.H, selected.to(e.H.dtype))
-        spectrogram = Spectrogram(**e.spectrogram_config)
-        return explanation_from_mask(
-            e.waveform, e.X, e.phase, e.logits, mask, e.target, spectrogram, threshold, e.classes,
-            relevance=relevance, selected=selected, H=e.H, W=e.W, method=self.name,
-        )
+        analysis = Analysis(e.waveform, e.X, e.phase, e.logits, e.spectrogram, e.classes)
+        return explanation_from_mask(analysis, mask, e.target, threshold, self.name,
+                                     units=Units(relevance, selected, "component", e.H, e.W))
 
 
 class IdealRatioMask(_SpectrogramMethod):
@@ -335,8 +325,8 @@ class IdealRatioMask(_SpectrogramMethod):
         spec = self.spectrogram.to(x.device)
         magnitudes = torch.stack([torch.expm1(spec.analyze(sources[:, s])[0]) for s in range(sources.shape[1])], 1)
         wanted = (labels == target.unsqueeze(1)).to(magnitudes.dtype).view(*labels.shape, 1, 1)
-        ratio = (wanted * magnitudes).sum(1) / magnitudes.sum(1).clamp_min(_EPS)
-        mask = torch.log1p(ratio * torch.expm1(X)) / X.clamp_min(_EPS)
+        ratio = (wanted * magnitudes).sum(1) / magnitudes.sum(1).clamp_min(EPS)
+        mask = torch.log1p(ratio * torch.expm1(X)) / X.clamp_min(EPS)
         return self._finish(x, X, phase, logits, mask, target, threshold)
 
 

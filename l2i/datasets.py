@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from . import scenes
-from .audio import fit_length, load, mix_at_snr, scale_to_snr
+from .audio import fit_length, load, mix_at_snr, peak_gain, scale_to_snr
 from .downloads import cache_dir, download, install_from_archive
 
 __all__ = [
@@ -235,9 +235,7 @@ class Mixtures(Dataset):
         else:
             s2 = mix_at_snr(s1, s2, self.snr_db) - s1
         sources = torch.stack([s1, s2])
-        peak = float(sources.sum(0).abs().max())
-        gain = 0.9 / peak if (self.weights is not None or peak > 0.9) and peak > 0 else 1.0
-        sources = sources * gain
+        sources = sources * peak_gain(sources.sum(0), always=self.weights is not None)
         return Example(sources.sum(0), self.sample_rate, first.label, sources, (first.label, second.label))
 
 
@@ -305,8 +303,7 @@ class NoisyClips(Dataset):
         if float(clip.waveform.abs().max()) == 0:
             raise ValueError(f"clip {index} is silent: an SNR is not defined for it")
         sources = torch.stack([clip.waveform, scale_to_snr(clip.waveform, noise, self.snr_db)])
-        peak = float(sources.sum(0).abs().max())
-        sources = sources * (0.9 / peak if peak > 0.9 else 1.0)
+        sources = sources * peak_gain(sources.sum(0))
         return Example(sources.sum(0), self.sample_rate, clip.label, sources, (clip.label, NOISE))
 
 

@@ -44,11 +44,12 @@ from torch import Tensor
 from .audio import Spectrogram
 
 __all__ = [
-    "MASK_DOMAINS", "Explanation", "apply_mask", "binary_mask", "build_explanation", "check_binarize", "check_domain",
+    "EPS", "MASK_DOMAINS", "Analysis", "Explanation", "Units", "apply_mask", "binary_mask", "check_binarize", "check_domain",
     "check_threshold", "explanation_from_mask", "select", "soft_mask",
 ]
 
-_EPS = 1e-8
+EPS = 1e-8
+"""The floor of every ratio of magnitudes l2i divides (masks, relevances)."""
 MASK_DOMAINS = ("log1p", "magnitude")
 
 
@@ -58,7 +59,7 @@ def soft_mask(W: Tensor, H: Tensor, weights: Tensor) -> Tensor:
     Shapes: ``W`` (freq, K), ``H`` (..., K, frames), ``weights`` (..., K) in [0, 1] (1 for the
     selected components); returns (..., freq, frames) in [0, 1].
     """
-    return (W @ (weights.unsqueeze(-1) * H)) / (W @ H + _EPS)
+    return (W @ (weights.unsqueeze(-1) * H)) / (W @ H + EPS)
 
 
 def check_binarize(binarize: float | None) -> None:
@@ -113,14 +114,15 @@ class Explanation:
     H : (B, K, frames)  activations; None for methods without a dictionary
     X, phase : (B, freq, frames)  input log1p magnitude and phase
     mask : (B, freq, frames)  soft mask in [0, 1] (0 or 1 where ``binarize`` is set)
-    spectrogram : (B, freq, frames)  interpretation, ``apply_mask(X, mask, domain)`` (``mask * X``
-        by default)
+    X_in : (B, freq, frames)  the interpretation's log1p magnitude, ``apply_mask(X, mask, domain)``
+        (``mask * X`` by default)
     audio : (B, samples)  the interpretation, listenable
     residual : (B, samples)  input minus interpretation
     silent : (B,)  bool, True where there was nothing to explain (silent input or no positive
         relevance); those items have an empty selection and silent audio
     threshold : float
     W : (freq, K)  the dictionary; None for methods without one
+    spectrogram : Spectrogram  the front end of ``X`` (and of the audio)
     classes : tuple of str, optional  class names
     method : str  who made it ("L2I", or a baseline's name)
     unit : str  what ``relevance`` scores ("component", "segment")
@@ -141,13 +143,13 @@ class Explanation:
     X: Tensor
     phase: Tensor
     mask: Tensor
-    spectrogram: Tensor
+    X_in: Tensor
     audio: Tensor
     residual: Tensor
     silent: Tensor
     threshold: float
     W: Tensor | None
-    spectrogram_config: dict
+    spectrogram: Spectrogram
     classes: tuple[str, ...] | None = None
     method: str = "L2I"
     unit: str = "component"
@@ -162,7 +164,9 @@ class Explanation:
         more = ", ..." if len(self) > 4 else ""
         return (
             f"Explanation(method={self.method!r}, batch={len(self)}, targets=[{targets}{more}], "
-            f"threshold={self.threshold:g}, {self.unit}s kept={self.selected.sum(1).tolist()[:4]}{more}, "
+            f"threshold={self.threshold:g}, "
+            + (f"{self.unit}s kept={self.selected.sum(1).tolist()[:4]}{more}, " if self.selected.shape[1] else
+               f"mask mean={[round(float(m), 3) for m in self.mask.flatten(1).mean(1)[:4]]}{more}, ")
             + (f"domain={self.domain!r}, " if self.domain != "log1p" else "")
             + (f"binarize={self.binarize:g}, " if self.binarize is not None else "")
             + f"sample_rate={self.sample_rate})"
@@ -195,9 +199,8 @@ class Explanation:
         weights = torch.zeros(self.W.shape[1])
         weights[k] = 1.0
         mask = soft_mask(self.W, self.H[index], weights)
-        spec = Spectrogram(**self.spectrogram_config)
         interp = apply_mask(self.X[index], mask, self.domain)
-        return spec.synthesize(interp, self.phase[index], length=self.waveform.shape[-1])
+        return self.spectrogram.synthesize(interp, self.phase[index], length=self.waveform.shape[-1])
 
     def plot(self, index: int = 0, n_components: int = 3):
         """Input, interpretation and relevances of item ``index`` (see :func:`l2i.plotting.plot_explanation`)."""
@@ -290,35 +293,6 @@ class Explanation:
         return "".join(items) + more
 
 
-def build_explanation(
-    waveform: Tensor,
-    X: Tensor,
-    phase: Tensor,
-    H: Tensor,
-    logits: Tensor,
-    interpreter_logits: Tensor,
-    relevance: Tensor,
-    target: Tensor,
-    W: Tensor,
-    spectrogram: Spectrogram,
-    threshold: float,
-    top_k: int | None,
-    classes: tuple[str, ...] | None,
-    method: str = "L2I",
-    domain: str = "log1p",
-    binarize: float | None = None,
-) -> Explanation:
-    """Steps 1-4 of the module docstring on a batch; used by :meth:`Interpreter.explain`.
-    ``binarize``: see :func:`binary_mask`."""
-    rel, selected = select(relevance, threshold, top_k)
-    mask = binary_mask(soft_mask(W, H, selected.to(H.dtype)).clamp(0, 1), binarize)
-    return explanation_from_mask(
-        waveform, X, phase, logits, mask, target, spectrogram, threshold, classes,
-        relevance=rel, selected=selected, H=H, W=W, interpreter_logits=interpreter_logits, method=method,
-        domain=domain, binarize=binarize,
-    )
-
-
 def check_threshold(threshold: float) -> None:
     """Raise unless ``threshold`` (on relevances normalised to a maximum of 1) is in [0, 1)."""
     if not 0 <= threshold < 1:
@@ -330,7 +304,7 @@ def select(relevance: Tensor, threshold: float, top_k: int | None = None) -> tup
     ``threshold``, at most ``top_k``; returns ``(relevance, selected)``. All-zero where no unit
     has positive relevance."""
     r_max = relevance.amax(dim=1, keepdim=True)
-    rel = torch.where(r_max > 0, relevance / r_max.clamp_min(_EPS), torch.zeros_like(relevance)).clamp_min(0)
+    rel = torch.where(r_max > 0, relevance / r_max.clamp_min(EPS), torch.zeros_like(relevance)).clamp_min(0)
     selected = rel > threshold
     if top_k is not None:
         rank = rel.argsort(dim=1, descending=True).argsort(dim=1)
@@ -338,39 +312,62 @@ def select(relevance: Tensor, threshold: float, top_k: int | None = None) -> tup
     return rel, selected
 
 
+@dataclass
+class Analysis:
+    """What every method computes of its input before its mask.
+
+    ``waveform`` (B, samples); ``X``, ``phase`` (B, freq, frames) of ``spectrogram``; ``logits``
+    (B, classes), the classifier's; ``classes``, the class names (optional)."""
+
+    waveform: Tensor
+    X: Tensor
+    phase: Tensor
+    logits: Tensor
+    spectrogram: Spectrogram
+    classes: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, waveform: Tensor, spectrogram: Spectrogram, logits: Tensor, classes=None) -> Analysis:
+        X, phase = spectrogram.analyze(waveform)
+        return cls(waveform, X, phase, logits, spectrogram, classes)
+
+
+@dataclass
+class Units:
+    """What a method scores, where it scores units: ``relevance`` and ``selected`` (B, K) over its
+    ``unit`` ("component", "segment"), and for NMF components ``H`` (B, K, frames) and ``W``."""
+
+    relevance: Tensor
+    selected: Tensor
+    unit: str = "component"
+    H: Tensor | None = None
+    W: Tensor | None = None
+
+
 def explanation_from_mask(
-    waveform: Tensor,
-    X: Tensor,
-    phase: Tensor,
-    logits: Tensor,
+    analysis: Analysis,
     mask: Tensor,
     target: Tensor,
-    spectrogram: Spectrogram,
     threshold: float,
-    classes: tuple[str, ...] | None = None,
-    relevance: Tensor | None = None,
-    selected: Tensor | None = None,
-    H: Tensor | None = None,
-    W: Tensor | None = None,
-    interpreter_logits: Tensor | None = None,
-    method: str = "L2I",
-    unit: str = "component",
+    method: str,
     domain: str = "log1p",
     binarize: float | None = None,
+    units: Units | None = None,
+    interpreter_logits: Tensor | None = None,
 ) -> Explanation:
     """An :class:`Explanation` from a mask in [0, 1] over the spectrogram (step 4 onwards).
 
-    Shapes: ``waveform`` (B, samples); ``X``, ``phase``, ``mask`` (B, freq, frames); ``logits``
-    (B, classes); ``target`` (B,); ``relevance``/``selected`` (B, K), default K = 0. ``domain``:
-    where the mask is applied (:func:`apply_mask`); ``binarize``: recorded, the share that made
-    ``mask`` binary (:func:`binary_mask`), if one did. Items whose input is silent or whose mask is
-    empty are marked ``silent`` ("nothing to explain") and get silent audio.
+    Shapes: ``mask`` (B, freq, frames); ``target`` (B,). ``domain``: where the mask is applied
+    (:func:`apply_mask`); ``binarize``: recorded, the share that made ``mask`` binary
+    (:func:`binary_mask`), if one did; ``units``: what the method scored, if units. Items whose
+    input is silent or whose mask is empty are marked ``silent`` ("nothing to explain") and get
+    silent audio.
     """
-    check_domain(domain)
+    waveform, X, phase, logits, spectrogram = analysis.waveform, analysis.X, analysis.phase, analysis.logits, analysis.spectrogram
     B = waveform.shape[0]
-    if relevance is None:
-        relevance = torch.zeros(B, 0, device=X.device)
-        selected = torch.zeros(B, 0, dtype=torch.bool, device=X.device)
+    units = units or Units(torch.zeros(B, 0, device=X.device), torch.zeros(B, 0, dtype=torch.bool, device=X.device), "bin")
+    relevance, selected, H, W = units.relevance, units.selected, units.H, units.W
+    check_domain(domain)
     mask = mask.clamp(0, 1)
     nothing = X.flatten(1).amax(dim=1) <= 1e-6  # a silent input: no unit is relevant
     if relevance.shape[1]:
@@ -397,16 +394,16 @@ def explanation_from_mask(
         X=cpu(X),
         phase=cpu(phase),
         mask=cpu(mask),
-        spectrogram=cpu(interp),
+        X_in=cpu(interp),
         audio=cpu(audio),
         residual=cpu(waveform - audio),
         silent=cpu(silent),
         threshold=float(threshold),
         W=cpu(W),
-        spectrogram_config=spectrogram.config(),
-        classes=classes,
+        spectrogram=Spectrogram(**spectrogram.config()),
+        classes=analysis.classes,
         method=method,
-        unit=unit,
+        unit=units.unit,
         domain=domain,
         binarize=binarize,
     )

@@ -12,18 +12,17 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from .audio import Spectrogram, as_batch
 from .datasets import collate
 from .explanation import (
-    Explanation, apply_mask, build_explanation, check_binarize, check_domain, check_threshold, soft_mask,
+    Analysis, Explanation, Units, apply_mask, binary_mask, check_binarize, check_domain, check_threshold,
+    explanation_from_mask, select, soft_mask,
 )
 from .losses import (
     fidelity_loss, input_fidelity_loss, output_fidelity_loss, reconstruction_loss, removal_loss, soft_selection, sparsity_loss,
@@ -31,11 +30,11 @@ from .losses import (
 from .models import resolve_targets
 from .networks import Psi, Theta
 from .nmf import NMF
-from .persistence import CheckpointError, load_model, save_model
-from .reading import ClassifierReader, Layer, frozen, logits_of
-from .training import fit_epochs, seeded
+from .persistence import load_model, save_model
+from .reading import Layer, ReadsClassifier, frozen, logits_of
+from .training import History
 
-__all__ = ["Interpreter", "InterpreterHistory", "hidden_layers", "removal_loss"]
+__all__ = ["Interpreter", "hidden_layers", "removal_loss"]
 
 _FORMAT = "l2i.interpreter"
 _FORMAT_VERSION = 3
@@ -46,26 +45,12 @@ def hidden_layers(model: nn.Module) -> list[str]:
     return [name for name, _ in model.named_modules() if name]
 
 
-@dataclass
-class InterpreterHistory:
-    """Per-epoch mean training losses and validation fidelity; ``best_epoch`` is the one kept."""
-
-    loss: list[float] = field(default_factory=list)
-    reconstruction: list[float] = field(default_factory=list)
-    fidelity_loss: list[float] = field(default_factory=list)
-    sparsity: list[float] = field(default_factory=list)
-    input_fidelity_loss: list[float] = field(default_factory=list)
-    output_fidelity_loss: list[float] = field(default_factory=list)
-    val_fidelity: list[float] = field(default_factory=list)
-    val_reconstruction: list[float] = field(default_factory=list)
-    best_epoch: int = -1
-
-    @property
-    def best_val_fidelity(self) -> float:
-        return self.val_fidelity[self.best_epoch] if self.best_epoch >= 0 else float("nan")
+# What Interpreter.fit records per epoch: the mean loss and its terms, then validation.
+HISTORY = ("loss", "reconstruction", "fidelity_loss", "sparsity", "input_fidelity_loss", "output_fidelity_loss",
+           "val_fidelity", "val_reconstruction")
 
 
-class Interpreter(nn.Module):
+class Interpreter(ReadsClassifier):
     """Listen to Interpret: an interpreter for a trained audio classifier.
 
     Book: chapters "Training the interpreter" and "Listening to interpretations".
@@ -112,45 +97,23 @@ class Interpreter(nn.Module):
         example_length: int | None = None,
         classes: tuple[str, ...] | None = None,
     ):
-        super().__init__()
         if not isinstance(classifier, nn.Module):
             raise ValueError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")
-        W, spec_config = _dictionary_matrix(dictionary)
-        self.spectrogram = _matching_spectrogram(spectrogram, spec_config, W)
-        rate = getattr(classifier, "sample_rate", None)
-        if rate is not None and int(rate) != self.spectrogram.sample_rate:
-            raise ValueError(
-                f"the classifier works at {rate} Hz but the dictionary and spectrogram at "
-                f"{self.spectrogram.sample_rate} Hz: learn the dictionary at the classifier's rate"
-            )
-        self.__dict__["classifier"] = classifier  # not a sub-module: never trained, never saved with us
-        self.example_length = int(example_length or self.spectrogram.sample_rate)
-        self.__dict__["reader"] = ClassifierReader(classifier, layers, self.example_length)
+        W, learnt = _dictionary_matrix(dictionary)
+        super().__init__(classifier, layers, _matching_spectrogram(spectrogram, learnt, W), example_length, classes)
         self.multilabel = bool(multilabel)
         self.register_buffer("W", W.clone().float())
-        n_out = self.reader.n_classes
-        if n_classes is not None and n_out != n_classes:
-            raise ValueError(f"the classifier returns {n_out} logits but n_classes={n_classes}")
-        self.n_classes = n_out
-        self.classes = tuple(classes) if classes is not None else None
+        if n_classes is not None and self.n_classes != n_classes:
+            raise ValueError(f"the classifier returns {self.n_classes} logits but n_classes={n_classes}")
         self.hidden = int(hidden)
         self.psi = Psi(self.layouts, self.n_components, self.hidden)
         self.objective = {"lam_in": 0.0, "lam_out": 0.0}  # the extra terms it was trained with (fit)
         self.theta = Theta(self.n_components, self.n_classes)
-        self.history = InterpreterHistory()
+        self.history = History(*HISTORY)
 
     @property
     def n_components(self) -> int:
         return self.W.shape[1]
-
-    @property
-    def device(self) -> torch.device:
-        """The classifier's device; the interpreter follows it."""
-        return next((p.device for p in self.classifier.parameters()), self.W.device)
-
-    def _follow_classifier(self) -> None:
-        if self.W.device != self.device:
-            self.to(self.device)
 
     @property
     def name(self) -> str:
@@ -164,25 +127,6 @@ class Interpreter(nn.Module):
         from .explainers import L2IExplainer
 
         return L2IExplainer(self, domain, binarize)
-
-    # ------------------------------------------------------------------ reading the classifier
-    @property
-    def layers(self) -> list[Layer]:
-        """The layers read, as :class:`l2i.reading.Layer` (names and declared layouts)."""
-        return self.reader.layers
-
-    @property
-    def layouts(self) -> list:
-        """How each layer is read (:class:`l2i.reading.Layout`: batch and time axes, features)."""
-        return self.reader.layouts
-
-    def classify(self, waveform: Tensor, hidden: bool = False):
-        """The classifier's logits ``(batch, classes)``; with ``hidden``, also every layer read as
-        ``(batch, features, time)``."""
-        waveform = as_batch(waveform).to(self.device)
-        if hidden:
-            return self.reader.read(waveform)
-        return self.reader.logits(waveform)
 
     # ------------------------------------------------------------------ forward
     def activations(self, waveform: Tensor, X: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -258,26 +202,22 @@ class Interpreter(nn.Module):
         if sample_rate is not None:
             self._check_rate(sample_rate)
         x = as_batch(waveform)
-        if x.shape[-1] < self.spectrogram.n_fft:
-            raise ValueError(
-                f"the clip has {x.shape[-1]} samples, shorter than one STFT frame ({self.spectrogram.n_fft}): "
-                "pad it (l2i.audio.fit_length)"
-            )
+        self.spectrogram.check_length(x)
         self._follow_classifier()
         x = x.to(self.device)
         was_training = self.training
         self.eval()
         try:
-            X, phase = self.spectrogram.analyze(x)
-            H, logits, _ = self.activations(x, X)
+            analysis = Analysis.of(x, self.spectrogram, None, self.classes)
+            H, analysis.logits, _ = self.activations(x, analysis.X)
             out = self.theta(H)
         finally:
             self.train(was_training)
-        target = resolve_targets(target, logits)
-        return build_explanation(
-            x, X, phase, H, logits, out, self.relevance(H, target), target,
-            self.W, self.spectrogram, threshold, top_k, self.classes, domain=domain, binarize=binarize,
-        )
+        target = resolve_targets(target, analysis.logits)
+        relevance, selected = select(self.relevance(H, target), threshold, top_k)
+        mask = binary_mask(self.soft_mask(H, selected.to(H.dtype)).clamp(0, 1), binarize)
+        return explanation_from_mask(analysis, mask, target, threshold, "L2I", domain, binarize,
+                                     Units(relevance, selected, "component", H, self.W), interpreter_logits=out)
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -300,8 +240,8 @@ class Interpreter(nn.Module):
         temperature: float = 1.0,
         seed: int = 0,
         progress: bool = True,
-        on_epoch: Callable[[int, "Interpreter", InterpreterHistory], None] | None = None,
-    ) -> InterpreterHistory:
+        on_epoch: Callable[[int, "Interpreter", History], None] | None = None,
+    ) -> History:
         """Train Psi and Theta; keep the epoch with the best validation fidelity.
 
         Loss per batch: ``lam_rec * mean((X - WH)^2) + lam_fid * L_fid + lam_spa * mean|H|``
@@ -341,54 +281,44 @@ class Interpreter(nn.Module):
             raise ValueError(f"temperature divides the logits of the fidelity term: give a number above 0, got {temperature}")
         if lam_in < 0 or lam_out < 0:
             raise ValueError(f"lam_in and lam_out are weights, 0 or more; got {lam_in} and {lam_out}")
-        self._follow_classifier()
-        device = self.device
         self.objective = {"lam_in": float(lam_in), "lam_out": float(lam_out)}
         ramp = round(epochs * 19 / 35) if ramp_epoch is None else int(ramp_epoch)
-        self.history = history = InterpreterHistory()
-        with seeded(seed):
-            generator = torch.Generator().manual_seed(seed)
-            loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
-            optimizer = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr)
+        self.history = history = History(*HISTORY)
 
-            def step(batch, epoch):
-                self._check_rate(batch.sample_rate)
-                x = batch.waveforms if augment is None else augment(batch.waveforms, generator)
-                x = x.to(device)
-                X, phase = self.spectrogram.analyze(x)
-                H, logits, _ = self.activations(x, X)
-                terms = {"reconstruction": reconstruction_loss(X, self.W, H),
-                         "fidelity_loss": fidelity_loss(self.theta(H), logits, self.multilabel, temperature),
-                         "sparsity": sparsity_loss(H)}
-                w_fid = lam_fid_start if epoch < ramp else lam_fid
-                loss = lam_rec * terms["reconstruction"] + w_fid * terms["fidelity_loss"] + lam_spa * terms["sparsity"]
-                zero = torch.zeros((), device=device)
-                terms["input_fidelity_loss"] = terms["output_fidelity_loss"] = zero
-                if lam_in > 0 or lam_out > 0:
-                    audio = self._soft_interpretation(x, X, phase, H, logits, threshold, domain)
-                    with frozen(self.classifier):
-                        terms["input_fidelity_loss"] = input_fidelity_loss(logits_of(self.classifier(audio)), logits, self.multilabel)
-                        if lam_out > 0:
-                            terms["output_fidelity_loss"] = output_fidelity_loss(
-                                logits_of(self.classifier(x - audio)), logits, self.multilabel)
-                    loss = loss + lam_in * terms["input_fidelity_loss"] + lam_out * terms["output_fidelity_loss"]
-                return {"loss": loss, **terms}
+        def step(x, epoch):
+            X, phase = self.spectrogram.analyze(x)
+            H, logits, _ = self.activations(x, X)
+            terms = {"reconstruction": reconstruction_loss(X, self.W, H),
+                     "fidelity_loss": fidelity_loss(self.theta(H), logits, self.multilabel, temperature),
+                     "sparsity": sparsity_loss(H)}
+            w_fid = lam_fid_start if epoch < ramp else lam_fid
+            loss = lam_rec * terms["reconstruction"] + w_fid * terms["fidelity_loss"] + lam_spa * terms["sparsity"]
+            terms["input_fidelity_loss"] = terms["output_fidelity_loss"] = torch.zeros((), device=x.device)
+            if lam_in > 0 or lam_out > 0:
+                audio = self._soft_interpretation(x, X, phase, H, logits, threshold, domain)
+                with frozen(self.classifier):
+                    terms["input_fidelity_loss"] = input_fidelity_loss(logits_of(self.classifier(audio)), logits, self.multilabel)
+                    if lam_out > 0:
+                        terms["output_fidelity_loss"] = output_fidelity_loss(
+                            logits_of(self.classifier(x - audio)), logits, self.multilabel)
+                loss = loss + lam_in * terms["input_fidelity_loss"] + lam_out * terms["output_fidelity_loss"]
+            return {"loss": loss, **terms}
 
-            def end_epoch(epoch, means):
-                for name, value in means.items():
-                    getattr(history, name).append(value)
-                fid, rec = self._validate(val)
-                history.val_fidelity.append(fid)
-                history.val_reconstruction.append(rec)
-                # Fidelity first; among equal fidelities the better reconstruction (often fidelity
-                # is 1.0 from the first epoch, when H is still a poor description of the input).
-                return (fid, -rec)
+        def end_epoch(epoch, means):
+            for name, value in means.items():
+                getattr(history, name).append(value)
+            fid, rec = self._validate(val)
+            history.val_fidelity.append(fid)
+            history.val_reconstruction.append(rec)
+            # Fidelity first; among equal fidelities the better reconstruction (often fidelity
+            # is 1.0 from the first epoch, when H is still a poor description of the input).
+            return (fid, -rec)
 
-            history.best_epoch = fit_epochs(
-                self, loader, epochs, optimizer, step, end_epoch, "interpreter", progress,
-                on_epoch=None if on_epoch is None else lambda epoch: on_epoch(epoch, self, history),
-                postfix=lambda: {"loss": f"{history.loss[-1]:.3f}", "val_fidelity": f"{history.val_fidelity[-1]:.3f}"},
-            )
+        history.best_epoch = self._fit(
+            train, epochs, batch_size, lr, seed, augment, step, end_epoch, "interpreter", progress, on_epoch,
+            lambda: {"loss": f"{history.loss[-1]:.3f}", "val_fidelity": f"{history.val_fidelity[-1]:.3f}"},
+            [p for p in self.parameters() if p.requires_grad],
+        )
         return history
 
     def _soft_interpretation(self, x, X, phase, H, logits, threshold: float, domain: str) -> Tensor:
@@ -418,13 +348,6 @@ class Interpreter(nn.Module):
         self.train(was_training)
         return agree / total, (err / max(norm, 1e-12)) ** 0.5
 
-    def _check_rate(self, rate: int) -> None:
-        if int(rate) != self.spectrogram.sample_rate:
-            raise ValueError(
-                f"audio at {rate} Hz given to an interpreter working at {self.spectrogram.sample_rate} Hz: "
-                "resample it (l2i.audio.resample) or load the dataset at that rate"
-            )
-
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict:
         return {
@@ -441,7 +364,7 @@ class Interpreter(nn.Module):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Save the interpreter (Psi, Theta, dictionary, settings; not the classifier), atomically."""
-        return save_model(path, _FORMAT, _FORMAT_VERSION, self.config(), self.state_dict(), self.history.__dict__)
+        return save_model(path, _FORMAT, _FORMAT_VERSION, self.config(), self.state_dict(), self.history.state())
 
     @classmethod
     def load(cls, path: str | os.PathLike, classifier: nn.Module, map_location="cpu",
@@ -469,20 +392,15 @@ class Interpreter(nn.Module):
             example_length=config["example_length"],
             classes=config["classes"],
         )
-        found = [layout.features for layout in model.layouts]
-        if found != config["features"]:
-            raise CheckpointError(
-                f"the classifier's layers {[layer.name for layer in model.layers]} now give {found} features, but the "
-                f"interpreter was trained on {config['features']}: is this the same classifier?"
-            )
+        model._check_features(config["features"])
         model.objective = dict(config.get("objective", model.objective))
         model.load_state_dict(state)
-        model.history = InterpreterHistory(**payload["history"])
+        model.history = History.from_state(payload["history"])
         model.eval()
         return model
 
 
-def _dictionary_matrix(dictionary) -> tuple[Tensor, dict | None]:
+def _dictionary_matrix(dictionary) -> tuple[Tensor, Spectrogram | None]:
     if isinstance(dictionary, NMF):
         if dictionary.W is None:
             raise ValueError("the NMF dictionary is not fitted: call fit() or NMF.load() first")
@@ -494,17 +412,17 @@ def _dictionary_matrix(dictionary) -> tuple[Tensor, dict | None]:
     raise ValueError(f"dictionary must be a fitted l2i.nmf.NMF or a (freq, K) tensor, got {type(dictionary).__name__}")
 
 
-def _matching_spectrogram(spectrogram: Spectrogram | None, learnt: dict | None, W: Tensor) -> Spectrogram:
+def _matching_spectrogram(spectrogram: Spectrogram | None, learnt: Spectrogram | None, W: Tensor) -> Spectrogram:
     if spectrogram is None:
         if learnt is None:
             raise ValueError("pass spectrogram=Spectrogram(...): the dictionary does not record its front end")
-        spectrogram = Spectrogram(**learnt)
+        spectrogram = Spectrogram(**learnt.config())  # a copy: moving the interpreter leaves the NMF's as it is
     elif learnt is not None:
         for key in ("sample_rate", "n_fft", "hop_length"):
-            if learnt[key] != getattr(spectrogram, key):
+            if getattr(learnt, key) != getattr(spectrogram, key):
                 raise ValueError(
-                    f"the dictionary was learnt with {key}={learnt[key]} but the interpreter's spectrogram "
-                    f"has {key}={getattr(spectrogram, key)}: use Spectrogram(**nmf.spectrogram) or learn a "
+                    f"the dictionary was learnt with {key}={getattr(learnt, key)} but the interpreter's spectrogram "
+                    f"has {key}={getattr(spectrogram, key)}: use the dictionary's (nmf.spectrogram) or learn a "
                     "new dictionary"
                 )
     if W.shape[0] != spectrogram.n_freq:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,35 +28,25 @@ from torch.utils.data import DataLoader, Dataset
 
 from .audio import Spectrogram, as_batch
 from .datasets import collate
-from .explanation import Explanation, apply_mask, binary_mask, check_binarize, check_threshold, explanation_from_mask
+from .explanation import Analysis, Explanation, apply_mask, binary_mask, check_binarize, check_threshold, explanation_from_mask
 from .losses import mask_in_loss, mask_out_loss
 from .models import resolve_targets
 from .networks import Psi
-from .persistence import CheckpointError, load_model, save_model
-from .reading import ClassifierReader, Layer, frozen, logits_of
-from .training import fit_epochs, seeded
+from .persistence import load_model, save_model
+from .reading import Layer, ReadsClassifier, frozen, logits_of
+from .training import History
 
-__all__ = ["LMAC", "LMACHistory"]
+__all__ = ["LMAC"]
 
 _FORMAT = "l2i.lmac"
 _FORMAT_VERSION = 1
 
 
-@dataclass
-class LMACHistory:
-    """Per-epoch mean training loss and its terms, the validation loss and input fidelity;
-    ``best_epoch`` (lowest validation loss) is the one kept."""
-
-    loss: list[float] = field(default_factory=list)
-    mask_in: list[float] = field(default_factory=list)
-    mask_out: list[float] = field(default_factory=list)
-    l1: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_input_fidelity: list[float] = field(default_factory=list)
-    best_epoch: int = -1
+# What LMAC.fit records per epoch: the mean loss and its terms, then validation.
+HISTORY = ("loss", "mask_in", "mask_out", "l1", "val_loss", "val_input_fidelity")
 
 
-class LMAC(nn.Module):
+class LMAC(ReadsClassifier):
     """Listenable Maps for Audio Classifiers: a mask decoder for a trained audio classifier.
 
     Book: chapter "The crying baby and the dog".
@@ -84,43 +73,17 @@ class LMAC(nn.Module):
 
     def __init__(self, classifier: nn.Module, layers: Sequence[str | Layer], spectrogram: Spectrogram,
                  hidden: int = 64, example_length: int | None = None, classes: tuple[str, ...] | None = None):
-        super().__init__()
         if not isinstance(spectrogram, Spectrogram):
             raise ValueError(f"spectrogram must be an l2i.Spectrogram, got {type(spectrogram).__name__}")
-        rate = getattr(classifier, "sample_rate", None)
-        if rate is not None and int(rate) != spectrogram.sample_rate:
-            raise ValueError(f"the classifier works at {rate} Hz but the spectrogram at {spectrogram.sample_rate} Hz")
-        self.spectrogram = spectrogram
-        self.example_length = int(example_length or spectrogram.sample_rate)
-        self.__dict__["classifier"] = classifier  # not a sub-module: never trained, never saved with us
-        self.__dict__["reader"] = ClassifierReader(classifier, layers, self.example_length)
-        self.n_classes = self.reader.n_classes
-        self.classes = tuple(classes) if classes is not None else None
+        super().__init__(classifier, layers, spectrogram, example_length, classes)
         self.hidden = int(hidden)
         self.decoder = Psi(self.reader.layouts, spectrogram.n_freq, self.hidden, n_classes=self.n_classes, nonnegative=False)
-        self.history = LMACHistory()
-
-    @property
-    def layers(self) -> list[Layer]:
-        return self.reader.layers
-
-    @property
-    def layouts(self) -> list:
-        return self.reader.layouts
-
-    @property
-    def device(self) -> torch.device:
-        return next((p.device for p in self.classifier.parameters()), self.decoder.out.weight.device)
-
-    def classify(self, waveform: Tensor) -> Tensor:
-        """The classifier's logits ``(batch, classes)``."""
-        return self.reader.logits(as_batch(waveform).to(self.device))
+        self.history = History(*HISTORY)
 
     def mask(self, waveform: Tensor, target: Tensor | None = None, X: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """``M`` (batch, freq, frames) in [0, 1] for ``target`` (default: the classifier's
         decision), the classifier's logits and the targets."""
-        if self.decoder.out.weight.device != self.device:
-            self.to(self.device)
+        self._follow_classifier()
         x = as_batch(waveform).to(self.device)
         X = self.spectrogram(x) if X is None else X
         with torch.no_grad():
@@ -154,8 +117,8 @@ class LMAC(nn.Module):
         augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
         seed: int = 0,
         progress: bool = True,
-        on_epoch: Callable[[int, "LMAC", LMACHistory], None] | None = None,
-    ) -> LMACHistory:
+        on_epoch: Callable[[int, "LMAC", History], None] | None = None,
+    ) -> History:
         """Train the decoder; keep the epoch with the lowest validation loss.
 
         ``augment(waveforms, generator)`` changes each training batch (e.g.
@@ -166,34 +129,26 @@ class LMAC(nn.Module):
         for name, value in (("lam_in", lam_in), ("lam_out", lam_out), ("lam_l1", lam_l1)):
             if not value >= 0:
                 raise ValueError(f"{name} is a weight, 0 or more; got {value}")
-        device = self.device
-        self.to(device)
-        self.history = history = LMACHistory()
-        with seeded(seed):
-            generator = torch.Generator().manual_seed(seed)
-            loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
-            optimizer = torch.optim.Adam(self.decoder.parameters(), lr=lr)
+        self.history = history = History(*HISTORY)
 
-            def step(batch, epoch):
-                self._check_rate(batch.sample_rate)
-                x = batch.waveforms if augment is None else augment(batch.waveforms, generator)
-                terms = self._losses(x.to(device), lam_in, lam_out, lam_l1)
-                terms.pop("input_fidelity")
-                return terms
+        def step(x, epoch):
+            terms = self._losses(x, lam_in, lam_out, lam_l1)
+            terms.pop("input_fidelity")
+            return terms
 
-            def end_epoch(epoch, means):
-                for name, value in means.items():
-                    getattr(history, name).append(value)
-                val_loss, val_fid = self._validate(val, batch_size, lam_in, lam_out, lam_l1)
-                history.val_loss.append(val_loss)
-                history.val_input_fidelity.append(val_fid)
-                return (-val_loss,)
+        def end_epoch(epoch, means):
+            for name, value in means.items():
+                getattr(history, name).append(value)
+            val_loss, val_fid = self._validate(val, batch_size, lam_in, lam_out, lam_l1)
+            history.val_loss.append(val_loss)
+            history.val_input_fidelity.append(val_fid)
+            return (-val_loss,)
 
-            history.best_epoch = fit_epochs(
-                self, loader, epochs, optimizer, step, end_epoch, "L-MAC decoder", progress,
-                on_epoch=None if on_epoch is None else lambda epoch: on_epoch(epoch, self, history),
-                postfix=lambda: {"loss": f"{history.loss[-1]:.3f}", "val_loss": f"{history.val_loss[-1]:.3f}"},
-            )
+        history.best_epoch = self._fit(
+            train, epochs, batch_size, lr, seed, augment, step, end_epoch, "L-MAC decoder", progress, on_epoch,
+            lambda: {"loss": f"{history.loss[-1]:.3f}", "val_loss": f"{history.val_loss[-1]:.3f}"},
+            self.decoder.parameters(),
+        )
         return history
 
     @torch.no_grad()
@@ -211,13 +166,6 @@ class LMAC(nn.Module):
         self.train(was_training)
         return loss / n, fid / n
 
-    def _check_rate(self, rate: int) -> None:
-        if int(rate) != self.spectrogram.sample_rate:
-            raise ValueError(
-                f"audio at {rate} Hz given to L-MAC working at {self.spectrogram.sample_rate} Hz: resample it "
-                "(l2i.audio.resample) or load the dataset at that rate"
-            )
-
     @torch.no_grad()
     def explain(self, waveform: Tensor, target=None, threshold: float = 0.2, binarize: float | None = None) -> Explanation:
         """Listenable interpretations: ``M |S|`` with the input's phase, for ``target`` (default:
@@ -227,9 +175,7 @@ class LMAC(nn.Module):
         check_threshold(threshold)
         check_binarize(binarize)
         x = as_batch(waveform).to(self.device)
-        if x.shape[-1] < self.spectrogram.n_fft:
-            raise ValueError(f"the clip has {x.shape[-1]} samples, shorter than one STFT frame ({self.spectrogram.n_fft}): "
-                             "pad it (l2i.audio.fit_length)")
+        self.spectrogram.check_length(x)
         was_training = self.training
         self.eval()
         try:
@@ -237,10 +183,8 @@ class LMAC(nn.Module):
             M, logits, target = self.mask(x, target, X)
         finally:
             self.train(was_training)
-        return explanation_from_mask(
-            x, X, phase, logits, binary_mask(M, binarize), target, self.spectrogram.to(x.device), threshold, self.classes,
-            method=self.name, unit="bin", domain="magnitude", binarize=binarize,
-        )
+        analysis = Analysis(x, X, phase, logits, self.spectrogram.to(x.device), self.classes)
+        return explanation_from_mask(analysis, binary_mask(M, binarize), target, threshold, self.name, "magnitude", binarize)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
@@ -248,7 +192,7 @@ class LMAC(nn.Module):
         config = {"layers": [layer.config() for layer in self.layers], "hidden": self.hidden,
                   "example_length": self.example_length, "classes": list(self.classes) if self.classes else None,
                   "spectrogram": self.spectrogram.config(), "features": [layout.features for layout in self.layouts]}
-        return save_model(path, _FORMAT, _FORMAT_VERSION, config, self.decoder.state_dict(), self.history.__dict__)
+        return save_model(path, _FORMAT, _FORMAT_VERSION, config, self.decoder.state_dict(), self.history.state())
 
     @classmethod
     def load(cls, path: str | os.PathLike, classifier: nn.Module, map_location="cpu",
@@ -259,11 +203,8 @@ class LMAC(nn.Module):
         model = cls(classifier, layers or [Layer.from_config(c) for c in config["layers"]],
                     Spectrogram(**config["spectrogram"]), hidden=config["hidden"],
                     example_length=config["example_length"], classes=config["classes"])
-        found = [layout.features for layout in model.layouts]
-        if found != config["features"]:
-            raise CheckpointError(f"the classifier's layers now give {found} features, but L-MAC was trained on "
-                                  f"{config['features']}: is this the same classifier?")
+        model._check_features(config["features"])
         model.decoder.load_state_dict(payload["state"])
-        model.history = LMACHistory(**payload["history"])
+        model.history = History.from_state(payload["history"])
         model.eval()
         return model

@@ -56,7 +56,7 @@ __all__ = [
     "HIGHER_IS_BETTER",
 ]
 
-_EPS = 1e-12
+_TINY = 1e-12
 
 
 def _p(logits: Tensor, target: Tensor) -> Tensor:
@@ -125,13 +125,13 @@ def average_increase(logits_x: Tensor, logits_in: Tensor, target: Tensor) -> Ten
 def average_drop(logits_x: Tensor, logits_in: Tensor, target: Tensor) -> Tensor:
     """AD ``= 100 * max(0, p_c(x) - p_c(x_in)) / p_c(x)``, per clip (lower is better)."""
     px, pin = _p(logits_x, target), _p(logits_in, target)
-    return 100.0 * (px - pin).clamp_min(0) / px.clamp_min(_EPS)
+    return 100.0 * (px - pin).clamp_min(0) / px.clamp_min(_TINY)
 
 
 def average_gain(logits_x: Tensor, logits_in: Tensor, target: Tensor) -> Tensor:
     """AG ``= 100 * max(0, p_c(x_in) - p_c(x)) / (1 - p_c(x))``, per clip."""
     px, pin = _p(logits_x, target), _p(logits_in, target)
-    return 100.0 * (pin - px).clamp_min(0) / (1 - px).clamp_min(_EPS)
+    return 100.0 * (pin - px).clamp_min(0) / (1 - px).clamp_min(_TINY)
 
 
 def sparseness(mask: Tensor) -> Tensor:
@@ -145,7 +145,7 @@ def sparseness(mask: Tensor) -> Tensor:
     sorted_m, _ = m.sort(dim=1)
     total = sorted_m.sum(dim=1, keepdim=True)
     k = torch.arange(1, n + 1, dtype=torch.float64, device=m.device)
-    gini = 1 - 2 * ((sorted_m / total.clamp_min(_EPS)) * ((n - k + 0.5) / n)).sum(dim=1)
+    gini = 1 - 2 * ((sorted_m / total.clamp_min(_TINY)) * ((n - k + 0.5) / n)).sum(dim=1)
     return torch.where(total.squeeze(1) > 0, gini, torch.zeros_like(gini))
 
 
@@ -155,8 +155,8 @@ def complexity(mask: Tensor) -> Tensor:
     ``-sum p log p`` with ``p = m / sum(m)``; 0 for an all-zero mask, ``log N`` for a constant one.
     """
     m = mask.detach().flatten(1).double().abs()
-    p = m / m.sum(dim=1, keepdim=True).clamp_min(_EPS)
-    return -(p * torch.log(p.clamp_min(_EPS))).sum(dim=1)
+    p = m / m.sum(dim=1, keepdim=True).clamp_min(_TINY)
+    return -(p * torch.log(p.clamp_min(_TINY))).sum(dim=1)
 
 
 def energy_following(H: Tensor, X: Tensor) -> Tensor:
@@ -179,7 +179,7 @@ def source_share(explanation, sources: Tensor, spectrogram, source: Tensor | int
     Shapes: ``sources`` (batch, n_sources, samples) with the mixture their sum; ``source`` the
     index of the source to score, one per item or for all; ``spectrogram`` the interpretation's.
     Book: chapter "The crying baby and the dog"."""
-    X, kept = explanation.X, explanation.spectrogram
+    X, kept = explanation.X, explanation.X_in
     ratio = torch.expm1(kept) / torch.expm1(X).clamp_min(1e-8)  # (batch, freq, frames)
     energy = torch.stack([(ratio * torch.expm1(spectrogram(sources[:, k]))).pow(2).sum((1, 2))
                           for k in range(sources.shape[1])], dim=1)
@@ -196,10 +196,10 @@ def si_sdr(estimate: Tensor, reference: Tensor) -> Tensor:
         raise ValueError(f"estimate {tuple(estimate.shape)} and reference {tuple(reference.shape)} differ in shape")
     e = estimate.double() - estimate.double().mean(dim=-1, keepdim=True)
     r = reference.double() - reference.double().mean(dim=-1, keepdim=True)
-    scale = (e * r).sum(-1, keepdim=True) / r.pow(2).sum(-1, keepdim=True).clamp_min(_EPS)
+    scale = (e * r).sum(-1, keepdim=True) / r.pow(2).sum(-1, keepdim=True).clamp_min(_TINY)
     target = scale * r
     noise = e - target
-    return 10 * torch.log10(target.pow(2).sum(-1).clamp_min(_EPS) / noise.pow(2).sum(-1).clamp_min(_EPS))
+    return 10 * torch.log10(target.pow(2).sum(-1).clamp_min(_TINY) / noise.pow(2).sum(-1).clamp_min(_TINY))
 
 
 def si_sdr_improvement(estimate: Tensor, mixture: Tensor, reference: Tensor) -> Tensor:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -18,29 +17,16 @@ import torchaudio
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from .audio import check_waveform, fit_length, resample, scale_to_snr, white_noise
+from .audio import check_waveform, fit_length, limit_peak, resample, scale_to_snr, white_noise
 from .datasets import collate
 from .persistence import load_model, save_model
 from .reading import logits_of
-from .training import default_device, fit_epochs, seeded
+from .training import History, default_device, fit_epochs, seeded
 
 _FORMAT = "l2i.melcnn"
 _FORMAT_VERSION = 1
 
-__all__ = ["MelCNN", "MaxPool2x2", "TrainingHistory", "train_classifier", "predict", "accuracy", "resolve_targets", "perturb", "mix_pairs", "mask_stretch"]
-
-
-@dataclass
-class TrainingHistory:
-    """Per-epoch training loss and validation accuracy; ``best_epoch`` is the one kept."""
-
-    train_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    best_epoch: int = -1
-
-    @property
-    def best_val_accuracy(self) -> float:
-        return self.val_accuracy[self.best_epoch] if self.best_epoch >= 0 else float("nan")
+__all__ = ["MelCNN", "MaxPool2x2", "train_classifier", "predict", "accuracy", "resolve_targets", "perturb", "mix_pairs", "mask_stretch"]
 
 
 class MaxPool2x2(nn.Module):
@@ -116,7 +102,7 @@ class MelCNN(nn.Module):
         self._config = {"n_classes": int(n_classes), "sample_rate": int(sample_rate), "n_fft": int(n_fft),
                         "hop_length": int(hop_length), "n_mels": int(n_mels), "width": int(width),
                         "dropout": float(dropout), "time_mask": self.time_mask}
-        self.history = TrainingHistory()
+        self.history = History("train_loss", "val_accuracy")
         self.sample_rate, self.n_classes = int(sample_rate), int(n_classes)
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=2.0
@@ -133,11 +119,11 @@ class MelCNN(nn.Module):
         """The settings that build this network: ``MelCNN(**config())``."""
         return dict(self._config)
 
-    def save(self, path: str | os.PathLike, history: TrainingHistory | None = None) -> Path:
+    def save(self, path: str | os.PathLike, history: History | None = None) -> Path:
         """Save the weights, settings and training history (atomically,
         :func:`l2i.persistence.save_model`)."""
         history = history if history is not None else self.history
-        return save_model(path, _FORMAT, _FORMAT_VERSION, self.config(), self.state_dict(), history.__dict__)
+        return save_model(path, _FORMAT, _FORMAT_VERSION, self.config(), self.state_dict(), history.state())
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location="cpu") -> MelCNN:
@@ -145,7 +131,7 @@ class MelCNN(nn.Module):
         payload = load_model(path, _FORMAT, _FORMAT_VERSION, "MelCNN classifier", map_location)
         model = cls(**payload["config"])
         model.load_state_dict(payload["state"])
-        model.history = TrainingHistory(**payload["history"])
+        model.history = History.from_state(payload["history"])
         return model.eval()
 
     def features(self, waveform: Tensor) -> Tensor:
@@ -263,8 +249,7 @@ def mix_pairs(
     chosen = (torch.rand(batch, generator=generator) < p).to(waveforms.dtype)
     snr = low + (high - low) * torch.rand(batch, generator=generator).to(waveforms.dtype)
     out = waveforms + chosen.unsqueeze(1) * scale_to_snr(waveforms, partner, snr, silent="zero")
-    peak = out.abs().amax(dim=1, keepdim=True)
-    return torch.where(peak > 0.9, out * 0.9 / peak.clamp_min(1e-12), out)
+    return limit_peak(out)
 
 
 def train_classifier(
@@ -279,8 +264,8 @@ def train_classifier(
     device: str | torch.device | None = None,
     seed: int = 0,
     progress: bool = True,
-    on_epoch: Callable[[int, nn.Module, TrainingHistory], None] | None = None,
-) -> TrainingHistory:
+    on_epoch: Callable[[int, nn.Module, History], None] | None = None,
+) -> History:
     """Train a waveform classifier with Adam and keep the weights of the best validation epoch.
 
     Model selection uses ``val`` only, never a test split. The model is left on ``device`` in
@@ -292,11 +277,12 @@ def train_classifier(
 
     Returns
     -------
-    TrainingHistory
+    History
+        ``train_loss`` and ``val_accuracy`` per epoch, the kept epoch.
     """
     device = torch.device(device) if device is not None else default_device()
     model.to(device)
-    history = TrainingHistory()
+    history = History("train_loss", "val_accuracy")
     with seeded(seed):
         generator = torch.Generator().manual_seed(seed)
         loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)

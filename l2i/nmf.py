@@ -23,7 +23,9 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .audio import Spectrogram
 from .persistence import CheckpointError, load_model, save_model
+from .training import default_device
 
 __all__ = ["NMF", "FrameBlocks", "beta_divergence"]
 
@@ -31,7 +33,7 @@ _BETAS = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
 _FORMAT = "l2i.nmf"
 _FORMAT_VERSION = 2
 # Same floor as scikit-learn, so that both take the same path around zero denominators.
-_EPS = float(torch.finfo(torch.float32).eps)
+_MU_FLOOR = float(torch.finfo(torch.float32).eps)  # keeps the multiplicative updates off 0 / 0
 
 
 def _floor(dtype: torch.dtype) -> float:
@@ -71,9 +73,9 @@ def beta_divergence(X: Tensor, V: Tensor, beta: float | str = 2.0) -> float:
     V = V.to(X.device).double()
     if beta == 2:
         return 0.5 * float((X - V).pow(2).sum())
-    V = V.clamp_min(_EPS)
+    V = V.clamp_min(_MU_FLOOR)
     if beta == 1:
-        pos = X > _EPS
+        pos = X > _MU_FLOOR
         return float((X[pos] * torch.log(X[pos] / V[pos])).sum() - X.sum() + V.sum())
     if beta == 0:
         ratio = X / V
@@ -92,7 +94,7 @@ def _h_update(X: Tensor, W: Tensor, H: Tensor, beta: float, sparsity: float) -> 
         num = W.T @ X
         den = (W.T @ W) @ H
     else:
-        V = (W @ H).clamp_min_(_EPS)
+        V = (W @ H).clamp_min_(_MU_FLOOR)
         if beta == 1:
             num = W.T @ (X / V)
             den = W.sum(dim=0).unsqueeze(-1).expand_as(H)
@@ -101,7 +103,7 @@ def _h_update(X: Tensor, W: Tensor, H: Tensor, beta: float, sparsity: float) -> 
             den = W.T @ V.pow(beta - 1)
     if sparsity:
         den = den + sparsity
-    ratio = num.div_(den.clamp_min(_EPS))
+    ratio = num.div_(den.clamp_min(_MU_FLOOR))
     gamma = _gamma(beta)
     if gamma != 1:
         ratio.pow_(gamma)
@@ -216,8 +218,9 @@ class NMF:
         ``(freq, K)`` dictionary after :meth:`fit`.
     loss_history : list of float
         Objective after each iteration (the first entry is at the initialisation).
-    spectrogram : dict or None
-        Settings of the spectrogram the dictionary was learnt on (``Spectrogram.config()``).
+    spectrogram : Spectrogram or None
+        The front end the dictionary was learnt on (given to :meth:`fit`); saved with it, so an
+        interpreter rebuilds the same ``X``.
 
     Examples
     --------
@@ -251,12 +254,12 @@ class NMF:
         self.n_iter = int(n_iter)
         self.normalize = bool(normalize)
         self.seed = int(seed)
-        self.device = torch.device(device) if device is not None else _default_device()
+        self.device = torch.device(device) if device is not None else default_device()
         self.dtype = dtype
         self.progress = progress
         self.W: Tensor | None = None
         self.loss_history: list[float] = []
-        self.spectrogram: dict | None = None
+        self.spectrogram: Spectrogram | None = None
 
     def __repr__(self) -> str:
         state = "fitted" if self.W is not None else "not fitted"
@@ -271,7 +274,7 @@ class NMF:
         data,
         W: Tensor | None = None,
         H: Tensor | None = None,
-        spectrogram: dict | None = None,
+        spectrogram: Spectrogram | dict | None = None,
     ) -> NMF:
         """Learn the dictionary ``W`` from ``data``.
 
@@ -283,8 +286,8 @@ class NMF:
         W, H : Tensor, optional
             Initial ``(freq, K)`` and ``(K, frames)`` factors (only with a single tensor); by default
             scikit-learn's 'random' scheme, ``|N(0, 1)| * sqrt(mean(X) / K)``.
-        spectrogram : dict, optional
-            ``Spectrogram.config()`` of the front end that made ``data``, saved with the dictionary.
+        spectrogram : Spectrogram, optional
+            The front end that made ``data`` (or its ``config()``), saved with the dictionary.
         """
         self._fit(data, W, H, spectrogram)
         return self
@@ -330,7 +333,7 @@ class NMF:
         else:
             W, H_blocks = self._fit_beta(blocks, W, H_blocks)
         self.W = W
-        self.spectrogram = dict(spectrogram) if spectrogram is not None else None
+        self.spectrogram = Spectrogram(**spectrogram) if isinstance(spectrogram, dict) else spectrogram
         return H_blocks
 
     def _initial_factors(self, W0, H0, n_freq, sizes, mean):
@@ -390,7 +393,7 @@ class NMF:
         with self._bar() as bar:
             for _ in range(self.n_iter):
                 # W step: W <- W * (X H^T) / (W H H^T), with A = X H^T and B = H H^T
-                den_W = (W @ B).clamp_min_(_EPS)
+                den_W = (W @ B).clamp_min_(_MU_FLOOR)
                 W.mul_(A.div_(den_W))
                 W.masked_fill_(W < floor, 0.0)
                 G = W.T @ W
@@ -409,7 +412,7 @@ class NMF:
                     torch.mm(h, G, out=den)
                     if lam:
                         den.add_(lam)
-                    den.clamp_min_(_EPS)
+                    den.clamp_min_(_MU_FLOOR)
                     h.mul_(num.div_(den))
                     h.masked_fill_(h < floor, 0.0)
                     A.addmm_(X, h)
@@ -430,7 +433,7 @@ class NMF:
             B = torch.zeros_like(W)
             loss = 0.0
             for X, H in zip(blocks, H_blocks):
-                V = (W @ H).clamp_min_(_EPS)
+                V = (W @ H).clamp_min_(_MU_FLOOR)
                 loss += beta_divergence(X, V, beta)
                 if beta == 1:
                     A.addmm_(X / V, H.T)
@@ -446,7 +449,7 @@ class NMF:
         self.loss_history = [loss]
         with self._bar() as bar:
             for _ in range(self.n_iter):
-                ratio = A.div_(B.clamp_min_(_EPS))
+                ratio = A.div_(B.clamp_min_(_MU_FLOOR))
                 if gamma != 1:
                     ratio.pow_(gamma)
                 W.mul_(ratio)
@@ -510,8 +513,8 @@ class NMF:
         n_freq = self.W.shape[0]
         if X.shape[-2] != n_freq:
             hint = ""
-            if self.spectrogram:
-                hint = f" (n_fft={self.spectrogram.get('n_fft')})"
+            if self.spectrogram is not None:
+                hint = f" (n_fft={self.spectrogram.n_fft})"
             raise ValueError(
                 f"the dictionary has {n_freq} frequency bins but the spectrogram has {X.shape[-2]}: "
                 f"compute the spectrogram with the dictionary's Spectrogram{hint} or learn a new dictionary"
@@ -532,7 +535,8 @@ class NMF:
         """Save the dictionary, its settings, its spectrogram's and its loss history (atomically,
         :func:`l2i.persistence.save_model`)."""
         W = self._require_fitted()
-        return save_model(path, _FORMAT, _FORMAT_VERSION, {**self.config(), "spectrogram": self.spectrogram},
+        front_end = None if self.spectrogram is None else self.spectrogram.config()
+        return save_model(path, _FORMAT, _FORMAT_VERSION, {**self.config(), "spectrogram": front_end},
                           {"W": W}, {"loss": list(self.loss_history)})
 
     @classmethod
@@ -552,12 +556,8 @@ class NMF:
         model = cls(**config, device=device, progress=False)
         model.W = W.to(model.device, model.dtype)
         model.loss_history = list(payload["history"].get("loss", []))
-        model.spectrogram = spectrogram
+        model.spectrogram = None if spectrogram is None else Spectrogram(**spectrogram)
         return model
-
-
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class FrameBlocks:

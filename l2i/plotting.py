@@ -107,14 +107,13 @@ def plot_explanation(explanation, index: int = 0, n_components: int = 3):
 
     Book: chapter "Listening to interpretations". Returns the figure.
     """
-    from .audio import Spectrogram
 
     e, i = explanation, index
-    spec = Spectrogram(**e.spectrogram_config)
+    spec = e.spectrogram
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.2), constrained_layout=True)
     vmax = float(e.X[i].max()) or None
     specshow(e.X[i], spec, ax=axes[0], title="input", vmax=vmax)
-    specshow(e.spectrogram[i], spec, ax=axes[1], title=f"interpretation: {e.class_name(e.target[i])}", vmax=vmax)
+    specshow(e.X_in[i], spec, ax=axes[1], title=f"interpretation: {e.class_name(e.target[i])}", vmax=vmax)
     # The mask is a ratio, meaningless where the input is near silent: shown where it has energy.
     audible = e.X[i] > 0.01 * float(e.X[i].max())
     specshow(e.mask[i] * audible, spec, ax=axes[2], title="mask (where the input has energy)", vmax=1)
@@ -142,7 +141,7 @@ def plot_explanation(explanation, index: int = 0, n_components: int = 3):
 
 
 def plot_training(history, ax=None, title: str = "Classifier training"):
-    """Training loss and validation accuracy per epoch, the kept epoch marked (``TrainingHistory``).
+    """Training loss and validation accuracy per epoch, the kept epoch marked (an :class:`l2i.training.History`).
 
     Book: chapter "Training the classifier".
     """
@@ -181,7 +180,7 @@ def plot_confusion(labels, predictions, classes, ax=None, title: str = "Test con
 
 
 def plot_interpreter_training(history, axes=None):
-    """The interpreter's loss terms and validation fidelity per epoch (``InterpreterHistory``).
+    """The interpreter's loss terms and validation fidelity per epoch (an :class:`l2i.training.History`).
 
     Book: chapter "Training the interpreter". Returns the figure.
     """

@@ -40,7 +40,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Layer", "TokenGrid", "Layout", "LogitsFrom", "ClassifierReader", "check_logits", "describe_layers", "frozen", "logits_of"]
+__all__ = [
+    "Layer", "TokenGrid", "Layout", "LogitsFrom", "ClassifierReader", "ReadsClassifier", "check_logits", "describe_layers",
+    "frozen", "logits_of",
+]
 
 # The dry runs: batch sizes, the second length as a multiple of the first, the probe's circular
 # shift as a share of the clip, and how far the shift found along a time axis may be from it.
@@ -578,3 +581,100 @@ def describe_layers(classifier: nn.Module, example_length: int, names: Sequence[
             row["error"] = str(err)
         rows.append(row)
     return rows
+
+
+class ReadsClassifier(nn.Module):
+    """What L2I's :class:`l2i.Interpreter` and L-MAC's :class:`l2i.lmac.LMAC` share: a classifier,
+    never changed and never saved with them, read through a :class:`ClassifierReader`, and the
+    :class:`l2i.Spectrogram` their interpretations live on, at the classifier's rate.
+
+    Book: chapter "Your own classifier"."""
+
+    def __init__(self, classifier: nn.Module, layers: Sequence[str | Layer], spectrogram, example_length: int | None = None,
+                 classes: tuple[str, ...] | None = None):
+        super().__init__()
+        rate = getattr(classifier, "sample_rate", None)
+        if rate is not None and int(rate) != spectrogram.sample_rate:
+            raise ValueError(
+                f"the classifier works at {rate} Hz but the spectrogram (and dictionary) at {spectrogram.sample_rate} Hz: "
+                "learn them at the classifier's rate"
+            )
+        self.spectrogram = spectrogram
+        self.example_length = int(example_length or spectrogram.sample_rate)
+        self.__dict__["classifier"] = classifier  # not a sub-module: never trained, never saved with us
+        self.__dict__["reader"] = ClassifierReader(classifier, layers, self.example_length)
+        self.n_classes = self.reader.n_classes
+        self.classes = tuple(classes) if classes is not None else None
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers read, as :class:`Layer` (names and declared layouts)."""
+        return self.reader.layers
+
+    @property
+    def layouts(self) -> list[Layout]:
+        """How each layer is read (batch and time axes, features)."""
+        return self.reader.layouts
+
+    @property
+    def device(self) -> torch.device:
+        """The classifier's device; the interpreter follows it."""
+        own = next(iter(list(self.parameters()) + list(self.buffers())), None)
+        return next((p.device for p in self.classifier.parameters()), own.device if own is not None else torch.device("cpu"))
+
+    def _follow_classifier(self) -> None:
+        own = next(iter(list(self.parameters()) + list(self.buffers())), None)
+        if own is not None and own.device != self.device:
+            self.to(self.device)
+
+    def classify(self, waveform: Tensor, hidden: bool = False):
+        """The classifier's logits ``(batch, classes)``; with ``hidden``, also every layer read as
+        ``(batch, features, time)``."""
+        from .audio import as_batch
+
+        waveform = as_batch(waveform).to(self.device)
+        return self.reader.read(waveform) if hidden else self.reader.logits(waveform)
+
+    def _fit(self, train, epochs: int, batch_size: int, lr: float, seed: int, augment, step, end_epoch, what: str,
+             progress: bool, on_epoch, postfix, parameters) -> int:
+        """The training both interpreters share (:func:`l2i.training.fit_epochs`): batches of
+        ``train`` shuffled from ``seed``, changed by ``augment(waveforms, generator)``, on the
+        classifier's device, given to ``step(x, epoch)``; Adam on ``parameters``. The epoch kept."""
+        from torch.utils.data import DataLoader
+
+        from .datasets import collate
+        from .training import fit_epochs, seeded
+
+        self._follow_classifier()
+        device = self.device
+        with seeded(seed):
+            generator = torch.Generator().manual_seed(seed)
+            loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
+            optimizer = torch.optim.Adam(parameters, lr=lr)
+
+            def batch_step(batch, epoch):
+                self._check_rate(batch.sample_rate)
+                x = batch.waveforms if augment is None else augment(batch.waveforms, generator)
+                return step(x.to(device), epoch)
+
+            return fit_epochs(self, loader, epochs, optimizer, batch_step, end_epoch, what, progress,
+                              on_epoch=None if on_epoch is None else lambda epoch: on_epoch(epoch, self, self.history),
+                              postfix=postfix)
+
+    def _check_rate(self, rate: int) -> None:
+        if int(rate) != self.spectrogram.sample_rate:
+            raise ValueError(
+                f"audio at {rate} Hz given to {type(self).__name__} working at {self.spectrogram.sample_rate} Hz: "
+                "resample it (l2i.audio.resample) or load the dataset at that rate"
+            )
+
+    def _check_features(self, trained: list[int]) -> None:
+        """Refuse a classifier whose layers give other features than those it was trained on."""
+        from .persistence import CheckpointError
+
+        found = [layout.features for layout in self.layouts]
+        if found != trained:
+            raise CheckpointError(
+                f"the classifier's layers {[layer.name for layer in self.layers]} now give {found} features, but "
+                f"{type(self).__name__} was trained on {trained}: is this the same classifier?"
+            )

@@ -19,7 +19,57 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-__all__ = ["check_finite_loss", "default_device", "fit_epochs", "seeded"]
+__all__ = ["History", "check_finite_loss", "default_device", "fit_epochs", "seeded"]
+
+
+class History:
+    """What a trainer recorded: a series of per-epoch values per name (``history.val_fidelity``,
+    ``history.loss``...) and the epoch whose weights were kept (``best_epoch``).
+
+    Parameters
+    ----------
+    names : str
+        The series, each starting empty.
+    best_epoch : int
+        -1 until training keeps an epoch.
+    """
+
+    def __init__(self, *names: str, best_epoch: int = -1, **series: list[float]):
+        self.series = {name: [] for name in names}
+        self.series.update({name: list(values) for name, values in series.items()})
+        self.best_epoch = best_epoch
+
+    def __getattr__(self, name: str) -> list[float]:
+        series = self.__dict__.get("series", {})
+        if name in series:
+            return series[name]
+        raise AttributeError(f"no series {name!r} in this history; it has {sorted(series)}")
+
+    def best(self, name: str) -> float:
+        """The series ``name`` at the kept epoch (NaN before training)."""
+        return self.series[name][self.best_epoch] if self.best_epoch >= 0 else float("nan")
+
+    @property
+    def best_val_accuracy(self) -> float:
+        return self.best("val_accuracy")
+
+    @property
+    def best_val_fidelity(self) -> float:
+        return self.best("val_fidelity")
+
+    def state(self) -> dict:
+        """What is saved: ``{"series": {...}, "best_epoch": n}``."""
+        return {"series": self.series, "best_epoch": self.best_epoch}
+
+    @classmethod
+    def from_state(cls, state: dict) -> History:
+        """The history :meth:`state` saved (or a flat ``{name: values, "best_epoch": n}`` of old files)."""
+        state = dict(state)
+        best = int(state.pop("best_epoch", -1))
+        return cls(best_epoch=best, **state.get("series", state))
+
+    def __repr__(self) -> str:
+        return f"History(best_epoch={self.best_epoch}, series={sorted(self.series)})"
 
 
 def default_device() -> torch.device:

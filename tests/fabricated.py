@@ -36,16 +36,6 @@ def fabricate_fsdd_release(tmp_path: Path) -> Path:
     return archive
 
 
-def test_fsdd_download_path(tmp_path, monkeypatch):
-    archive = fabricate_fsdd_release(tmp_path)
-    monkeypatch.setattr("l2i.datasets.FSDD_URL", archive.as_uri())
-    monkeypatch.delenv("L2I_FSDD", raising=False)
-    ds = FSDD("test", test_speakers=("bob",), download=True)
-    assert len(ds) == 30 and set(ds.speakers) == {"bob"}
-    assert ds.root == cache_dir() / "fsdd" / "recordings"
-    assert len(FSDD("train", test_speakers=("bob",), val_per_digit=1)) == 20
-
-
 def fabricate_esc50(tmp_path: Path, missing: bool = False) -> Path:
     """A small archive in the official layout: ESC-50-master/meta/esc50.csv + audio/*.wav."""
     top = tmp_path / "src" / "ESC-50-master"

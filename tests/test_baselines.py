@@ -48,7 +48,7 @@ def interp():
     torch.manual_seed(0)
     train = SyntheticScenes("train", n_per_class=3)
     X = torch.cat([SPEC(train[i].waveform) for i in range(len(train))], dim=1)
-    nmf = NMF(12, n_iter=30, progress=False).fit(X, spectrogram=SPEC.config())
+    nmf = NMF(12, n_iter=30, progress=False).fit(X, spectrogram=SPEC)
     return Interpreter(MelCNN(len(train.classes), width=4).eval(), ["block2", "block4"], nmf, spectrogram=SPEC), train
 
 

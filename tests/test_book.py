@@ -59,7 +59,6 @@ def _spread_rows():
 def test_every_checked_figure_has_a_range_and_every_range_a_chapter():
     from l2i.book.expected import EXPECTED
 
-    checked = set()
     for nb in EXECUTED:
         for cell in json.loads(nb.read_text())["cells"]:
             if cell["cell_type"] == "code" and "check(" in "".join(cell["source"]):

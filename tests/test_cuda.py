@@ -56,7 +56,7 @@ def test_classifier_trains_on_the_gpu_by_default(data):
 def test_interpreter_follows_its_classifier_and_loads_on_the_cpu(data, tmp_path):
     train, val = data
     X = torch.cat([SPEC(train[i].waveform) for i in range(len(train))], dim=1)
-    nmf = NMF(12, n_iter=30, device="cpu", progress=False).fit(X, spectrogram=SPEC.config())
+    nmf = NMF(12, n_iter=30, device="cpu", progress=False).fit(X, spectrogram=SPEC)
     torch.manual_seed(0)
     f = MelCNN(len(train.classes), width=4).eval().cuda()
     before = copy.deepcopy(f.state_dict())

@@ -96,6 +96,16 @@ def test_fsdd_is_split_by_speaker():
         FSDD("test", test_speakers=("nobody",))
 
 
+def test_fsdd_download_path(tmp_path, monkeypatch):
+    archive = fabricate_fsdd_release(tmp_path)
+    monkeypatch.setattr("l2i.datasets.FSDD_URL", archive.as_uri())
+    monkeypatch.delenv("L2I_FSDD", raising=False)
+    ds = FSDD("test", test_speakers=("bob",), download=True)
+    assert len(ds) == 30 and set(ds.speakers) == {"bob"}
+    assert ds.root == cache_dir() / "fsdd" / "recordings"
+    assert len(FSDD("train", test_speakers=("bob",), val_per_digit=1)) == 20
+
+
 def test_fsdd_missing_data_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.delenv("L2I_FSDD", raising=False)
     with pytest.raises(ValueError, match="download=True"):

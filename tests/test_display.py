@@ -62,7 +62,7 @@ def test_explorer_controls_reach_explain():
     torch.manual_seed(0)
     spec = Spectrogram(8000, 256)
     data = SyntheticScenes("val", n_per_class=1)
-    nmf = NMF(6, n_iter=5, progress=False).fit(spec(data[0].waveform), spectrogram=spec.config())
+    nmf = NMF(6, n_iter=5, progress=False).fit(spec(data[0].waveform), spectrogram=spec)
     interp = Interpreter(MelCNN(len(data.classes), width=4).eval(), ["block2"], nmf, classes=data.classes)
     calls = []
     explain = interp.explain

@@ -21,7 +21,7 @@ def parts():
     train = SyntheticScenes("train", n_per_class=3)
     val = SyntheticScenes("val", n_per_class=2)
     X = torch.cat([SPEC(train[i].waveform) for i in range(len(train))], dim=1)
-    nmf = NMF(12, n_iter=30, progress=False).fit(X, spectrogram=SPEC.config())
+    nmf = NMF(12, n_iter=30, progress=False).fit(X, spectrogram=SPEC)
     classifier = MelCNN(len(train.classes), width=4).eval()
     return train, val, nmf, classifier
 
@@ -149,10 +149,10 @@ def test_magnitude_domain_explanations(parts, trained):
     log, mag = interp.explain(x), interp.explain(x, domain="magnitude")
     assert torch.equal(log.mask, mag.mask) and torch.equal(log.selected, mag.selected)
     assert (log.domain, mag.domain) == ("log1p", "magnitude") and "domain='magnitude'" in repr(mag)
-    torch.testing.assert_close(mag.spectrogram, torch.log1p(mag.mask * torch.expm1(mag.X)))
+    torch.testing.assert_close(mag.X_in, torch.log1p(mag.mask * torch.expm1(mag.X)))
     torch.testing.assert_close(mag.audio + mag.residual, x)
     # A soft mask keeps more of each bin on the magnitude: the interpretation is louder.
-    assert (mag.spectrogram >= log.spectrogram - 1e-5).all()
+    assert (mag.X_in >= log.X_in - 1e-5).all()
     assert float(mag.audio.pow(2).sum()) > float(log.audio.pow(2).sum())
     k = mag.components()[0]
     assert float(mag.component_audio(k).pow(2).sum()) >= float(log.component_audio(k).pow(2).sum())
@@ -171,7 +171,7 @@ def test_binary_masks_keep_whole_bins_where_the_kept_components_explain_enough(p
         assert torch.equal(hard.selected, soft.selected) and hard.binarize == cut
         assert torch.equal(hard.mask, (soft.mask >= cut).float()), "a bin is kept whole exactly where M >= cut"
         # Whole bins: the interpretation is the input's magnitude there and nothing elsewhere.
-        torch.testing.assert_close(hard.spectrogram, hard.mask * hard.X)
+        torch.testing.assert_close(hard.X_in, hard.mask * hard.X)
         torch.testing.assert_close(hard.audio + hard.residual, x)
         assert f"binarize={cut:g}" in repr(hard) and hard[1].binarize == cut
     assert 0 < float(interp.explain(x, binarize=0.3).mask.mean()) < 1

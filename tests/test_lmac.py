@@ -70,7 +70,7 @@ def test_bad_settings_are_named(parts):
     train, f = parts
     with pytest.raises(ValueError, match="lam_out is a weight"):
         LMAC(f, ["block3"], SPEC).fit(train, train, epochs=1, lam_out=-1, progress=False)
-    with pytest.raises(ValueError, match="works at 8000 Hz but the spectrogram at 16000"):
+    with pytest.raises(ValueError, match="works at 8000 Hz but the spectrogram \(and dictionary\) at 16000"):
         LMAC(f, ["block3"], Spectrogram(16000, 256, 64))
     with pytest.raises(ValueError, match="not sub-modules"):
         LMAC(f, [Layer("conv9")], SPEC)

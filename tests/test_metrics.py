@@ -164,7 +164,7 @@ def test_paired_differences_against_every_other_family_and_the_table():
 
 def test_source_share_tells_whose_energy_an_interpretation_kept():
     from l2i.audio import Spectrogram
-    from l2i.explanation import explanation_from_mask
+    from l2i.explanation import Analysis, explanation_from_mask
 
     spec = Spectrogram(8000, 256, 64)
     t = torch.arange(8000) / 8000
@@ -173,7 +173,8 @@ def test_source_share_tells_whose_energy_an_interpretation_kept():
     mix = sources.sum(1)
     X, phase = spec.analyze(mix)
     below = (torch.arange(spec.n_freq) < spec.n_freq // 2).float()[None, :, None].expand_as(X)
-    e = explanation_from_mask(mix, X, phase, torch.zeros(1, 2), below, torch.tensor([0]), spec, 0.2, domain="magnitude")
+    analysis = Analysis(mix, X, phase, torch.zeros(1, 2), spec)
+    e = explanation_from_mask(analysis, below, torch.tensor([0]), 0.2, "mask", domain="magnitude")
     assert float(M.source_share(e, sources, spec, 0)) > 0.99 and float(M.source_share(e, sources, spec, 1)) < 0.01
-    whole = explanation_from_mask(mix, X, phase, torch.zeros(1, 2), torch.ones_like(X), torch.tensor([0]), spec, 0.2)
+    whole = explanation_from_mask(analysis, torch.ones_like(X), torch.tensor([0]), 0.2, "mask")
     torch.testing.assert_close(M.source_share(whole, sources, spec, 0) + M.source_share(whole, sources, spec, 1), torch.ones(1))

@@ -192,7 +192,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["w.pt"]  # no temporary left
     loaded = NMF.load(path)
     torch.testing.assert_close(loaded.W, model.W)
-    assert loaded.config() == model.config() and loaded.spectrogram == model.spectrogram
+    assert loaded.config() == model.config() and loaded.spectrogram.config() == model.spectrogram.config()
     assert loaded.loss_history == model.loss_history
     torch.testing.assert_close(loaded.transform(X[:, :20]), model.transform(X[:, :20]))
 

@@ -25,10 +25,10 @@ from ..datasets import ESC50, FSDD, SyntheticScenes
 from ..downloads import cache_dir
 from ..interpreter import Interpreter
 from ..lmac import LMAC
-from ..models import MelCNN, TrainingHistory, mix_pairs, perturb, train_classifier
+from ..models import MelCNN, mix_pairs, perturb, train_classifier
 from ..nmf import NMF, FrameBlocks
-from ..training import default_device
-from .recipes import DIGITS, ESC10, ESC50_CPU, ESC50_PAPER, SCENES, STAGES, Recipe
+from ..training import History, default_device
+from .recipes import DIGITS, ESC10, ESC50_CPU, ESC50_PAPER, SCENES, Recipe
 
 __all__ = [
     "Recipe", "SCENES", "DIGITS", "ESC10", "ESC50_CPU", "ESC50_PAPER", "datasets", "spectrogram", "dictionary",
@@ -113,7 +113,7 @@ def dictionary(recipe: Recipe, progress: bool = True) -> NMF:
         return NMF.load(path)
     spec = spectrogram(recipe)
     nmf = NMF(recipe.n_components, n_iter=recipe.nmf_iter, sparsity=recipe.sparsity, seed=recipe.seed, progress=progress)
-    nmf.fit(FrameBlocks(datasets(recipe)["train"], spec), spectrogram=spec.config())
+    nmf.fit(FrameBlocks(datasets(recipe)["train"], spec), spectrogram=spec)
     nmf.save(path)
     return nmf
 
@@ -126,7 +126,7 @@ def new_classifier(recipe: Recipe, n_classes: int) -> MelCNN:
     )
 
 
-def classifier(recipe: Recipe, progress: bool = True) -> tuple[MelCNN, TrainingHistory]:
+def classifier(recipe: Recipe, progress: bool = True) -> tuple[MelCNN, History]:
     """The reference CNN trained on the training split, selected on validation (cached)."""
     path = _path(recipe, "classifier")
     if path.is_file():

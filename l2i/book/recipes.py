@@ -147,31 +147,3 @@ ESC50_PAPER = Recipe(
     "esc50", sample_rate=44100, duration=5.0, n_fft=1024, hop_length=512, n_components=100, nmf_iter=300,
     classifier_width=32, classifier_epochs=60, interpreter_epochs=35, interpreter_lr=2e-4, lam_rec=5.0,
 )
-
-# Each choice below was made on validation data; what was measured: benchmarks/README.md.
-SCENES = Recipe("scenes", interpreter_mix=0.3)
-# The FSDD test speaker (george) is unseen and was never used to choose: the classifier and the
-# interpreter were chosen on the training speakers held out in turn (benchmarks/README.md).
-DIGITS = Recipe(
-    "fsdd", classifier_width=32, classifier_n_mels=40, classifier_hop_length=128, classifier_epochs=25, classifier_time_mask=True,
-    interpreter_epochs=25, interpreter_augment=True,
-)
-# ESC-10's real recordings (chapter "The crying baby and the dog") at 16 kHz, the rate SpeechBrain's
-# ESC-50 recipes use: 32 ms frames every 16 ms, K = 64; a classifier trained from scratch on folds
-# 1-3 (no pretrained weights can be downloaded), selected on fold 4. The reconstruction weight is
-# the original's 5 (chosen on fold 4: benchmarks/README.md).
-ESC10 = Recipe(
-    "esc10", sample_rate=16000, duration=5.0, n_fft=512, hop_length=256, n_components=64,
-    classifier_width=16, classifier_epochs=30, classifier_hop_length=256, classifier_time_mask=True,
-    interpreter_epochs=20, interpreter_mix=0.3, lam_rec=5.0,
-)
-# ESC-50's 50 classes on the CPU, for the benchmark: ESC-10's recipe with the paper's K = 100.
-ESC50_CPU = ESC10.with_(dataset="esc50", n_components=100)
-# The paper's setting on ESC-50 (chapter "ESC-50 on a GPU"): 44.1 kHz, 5 s, n_fft 1024, hop 512,
-# K = 100, lam_rec 5, Adam 2e-4, 35 epochs. The classifier is the book's CNN trained from scratch,
-# not the paper's pretrained one.
-ESC50_PAPER = Recipe(
-    "esc50", sample_rate=44100, duration=5.0, n_fft=1024, hop_length=512, n_components=100, nmf_iter=300,
-    classifier_width=32, classifier_epochs=60, interpreter_epochs=35, interpreter_lr=2e-4, lam_rec=5.0,
-)
-
