@@ -45,7 +45,7 @@ def check_waveform(waveform: Tensor, name: str = "waveform", min_samples: int = 
     ------
     ValueError
         With the problem and the fix, for non-tensors, integer/complex/bool dtypes, other
-        shapes, empty clips, clips shorter than ``min_samples`` and NaN or Inf samples.
+        shapes, empty clips or batches, clips shorter than ``min_samples`` and NaN or Inf samples.
     """
     if isinstance(waveform, np.ndarray):
         raise ValueError(f"{name} is a numpy array; pass torch.from_numpy({name}) instead")
@@ -64,6 +64,8 @@ def check_waveform(waveform: Tensor, name: str = "waveform", min_samples: int = 
     n = waveform.shape[-1]
     if n == 0:
         raise ValueError(f"{name} is empty (0 samples): there is nothing to analyse")
+    if waveform.ndim == 2 and waveform.shape[0] == 0:
+        raise ValueError(f"{name} is a batch of no clips, shape {tuple(waveform.shape)}: give at least one")
     if n < min_samples:
         raise ValueError(
             f"{name} has {n} samples, shorter than one STFT frame ({min_samples} samples): "
@@ -147,6 +149,8 @@ class Spectrogram(nn.Module):
 
     def _stft(self, waveform: Tensor) -> Tensor:
         check_waveform(waveform, min_samples=self.n_fft // 2 + 1)
+        if waveform.dtype in (torch.float16, torch.bfloat16):  # the FFT needs at least float32 on a CPU
+            waveform = waveform.float()
         window = self.window.to(device=waveform.device, dtype=waveform.dtype)
         return torch.stft(
             waveform,
@@ -295,12 +299,14 @@ def load(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[Tenso
 
     Raises
     ------
+    FileNotFoundError
+        For a missing file.
     ValueError
-        For a missing, unreadable or truncated file, or one with no samples or non-finite samples.
+        For an unreadable or truncated file, or one with no samples or non-finite samples.
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"audio file not found: {path}")
+        raise FileNotFoundError(f"audio file not found: {path}")
     try:
         info = sf.info(str(path))
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)

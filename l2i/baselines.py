@@ -307,11 +307,15 @@ class IdealRatioMask(_SpectrogramMethod):
     needs_sources = True
 
     def explain(
-        self, waveform: Tensor, target=None, threshold: float = 0.2, *, sources: Tensor, source_labels: Tensor
+        self, waveform: Tensor, target=None, threshold: float = 0.2, *, sources: Tensor | None = None,
+        source_labels: Tensor | None = None,
     ) -> Explanation:
         """Parameters: ``waveform`` (batch, samples) mixtures; ``sources`` (batch, n_sources,
         samples) that sum to them; ``source_labels`` (batch, n_sources) their classes (-1 for noise).
         ``threshold`` is unused (the mask is not thresholded) and kept for the common interface."""
+        if sources is None or source_labels is None:
+            raise ValueError("the oracle needs the mixture's true sources: explain(mixtures, sources=(batch, n_sources, "
+                             "samples), source_labels=(batch, n_sources)), as l2i.datasets.Mixtures items hold them")
         x, X, phase, logits, target = self._prepare(waveform, target, threshold)
         sources = torch.as_tensor(sources).to(x.device)
         labels = torch.as_tensor(source_labels).to(x.device).long()

@@ -54,7 +54,7 @@ class Example(NamedTuple):
 
     waveform: Tensor
     sample_rate: int
-    label: int
+    label: int | Tensor  # a class, or a multi-hot (classes,) vector for multi-label data
     sources: Tensor | None = None
     source_labels: tuple[int, ...] = ()
 
@@ -80,7 +80,8 @@ def collate(examples: Sequence[Example]) -> Batch:
     n = max(e.waveform.shape[-1] for e in examples)
     waveforms = torch.stack([fit_length(e.waveform, n) for e in examples])
     lengths = torch.tensor([e.waveform.shape[-1] for e in examples])
-    labels = torch.tensor([e.label for e in examples])
+    labels = (torch.stack([e.label for e in examples]) if isinstance(examples[0].label, Tensor)
+              else torch.tensor([e.label for e in examples]))
     sources, source_labels = None, None
     if all(e.sources is not None for e in examples) and len({e.sources.shape[0] for e in examples}) == 1:
         sources = torch.stack([fit_length(e.sources, n) for e in examples])
@@ -187,7 +188,9 @@ class Mixtures(Dataset):
     the first source), or ``w1 s1/||s1|| + w2 s2/||s2||`` with ``weights``; everything is scaled
     together to peak at most 0.9, so ``sources.sum(0) == waveform``.
 
-    Items: ``label`` is the first source's class, ``source_labels`` both classes.
+    Items: ``label`` is the first source's class, ``source_labels`` both classes; with
+    ``multilabel``, ``label`` is a multi-hot ``(classes,)`` vector of both (for a multi-label
+    classifier, :func:`l2i.models.train_classifier` with ``multilabel=True``).
     """
 
     def __init__(
@@ -198,9 +201,13 @@ class Mixtures(Dataset):
         weights: tuple[float, float] | None = None,
         distinct: tuple[str, ...] = ("label",),
         seed: int = 0,
+        multilabel: bool = False,
     ):
         if len(base) < 2:
             raise ValueError("a mixture needs a base dataset of at least two clips")
+        self.multilabel = bool(multilabel)
+        if self.multilabel and getattr(base, "classes", None) is None:
+            raise ValueError("multilabel mixtures need a base dataset with class names (classes)")
         self.base, self.snr_db, self.weights = base, float(snr_db), weights
         self.sample_rate = base.sample_rate
         self.classes = getattr(base, "classes", None)
@@ -236,7 +243,11 @@ class Mixtures(Dataset):
             s2 = mix_at_snr(s1, s2, self.snr_db) - s1
         sources = torch.stack([s1, s2])
         sources = sources * peak_gain(sources.sum(0), always=self.weights is not None)
-        return Example(sources.sum(0), self.sample_rate, first.label, sources, (first.label, second.label))
+        label = first.label
+        if self.multilabel:
+            label = torch.zeros(len(self.classes))
+            label[[first.label, second.label]] = 1.0
+        return Example(sources.sum(0), self.sample_rate, label, sources, (first.label, second.label))
 
 
 NOISE = -1

@@ -329,7 +329,8 @@ class Interpreter(ReadsClassifier):
 
     def fidelity(self, data: Dataset, batch_size: int = 64) -> float:
         """Share of clips where ``argmax Theta(H) == argmax f(x)`` (agreement with the classifier,
-        not with the labels). Book: chapter "Training the interpreter"."""
+        not with the labels; multi-label: the same classes above 0.5). Book: chapter "Training the
+        interpreter"."""
         return self._validate(data, batch_size)[0]
 
     @torch.no_grad()
@@ -341,7 +342,11 @@ class Interpreter(ReadsClassifier):
         for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
             x = batch.waveforms.to(self.device)
             H, logits, X = self.activations(x)
-            agree += int((self.theta(H).argmax(1) == logits.argmax(1)).sum())
+            out = self.theta(H)
+            if self.multilabel:  # the same set of classes decided (sigmoid > 0.5)
+                agree += int(((out > 0) == (logits > 0)).all(1).sum())
+            else:
+                agree += int((out.argmax(1) == logits.argmax(1)).sum())
             total += x.shape[0]
             err += float((X - self.W @ H).pow(2).sum())
             norm += float(X.pow(2).sum())

@@ -59,18 +59,45 @@ __all__ = [
 _TINY = 1e-12
 
 
-def _p(logits: Tensor, target: Tensor) -> Tensor:
-    """``softmax(logits)[target]`` per row: ``(batch, classes), (batch,) -> (batch,)``."""
-    if logits.ndim != 2:
-        raise ValueError(f"logits must be (batch, classes), got shape {tuple(logits.shape)}")
-    target = torch.as_tensor(target, device=logits.device).long().reshape(-1)
-    if target.shape[0] != logits.shape[0]:
-        raise ValueError(f"{target.shape[0]} targets for {logits.shape[0]} rows of logits")
+def _logits(logits, name: str = "logits") -> Tensor:
+    """``logits`` checked: a floating-point ``(batch, classes)`` tensor with at least one of each."""
+    if not isinstance(logits, Tensor) or not logits.is_floating_point() or logits.ndim != 2 or 0 in logits.shape:
+        got = f"{tuple(logits.shape)} {logits.dtype}" if isinstance(logits, Tensor) else type(logits).__name__
+        raise ValueError(f"{name} must be a floating-point (batch, classes) tensor of scores, got {got}")
+    return logits
+
+
+def _targets(target, logits: Tensor) -> Tensor:
+    """One class index per row of ``logits``, each in range: ``(batch,)``."""
+    try:
+        t = torch.as_tensor(target, device=logits.device)
+    except (TypeError, RuntimeError, ValueError) as err:
+        raise ValueError(f"target must be class indices, one per row (or one for all); got {target!r}") from err
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise ValueError(f"target must be integer class indices, got dtype {t.dtype}")
+    t = t.long().reshape(-1)
+    if t.numel() == 1:
+        t = t.expand(logits.shape[0])
+    if t.shape[0] != logits.shape[0]:
+        raise ValueError(f"{t.shape[0]} targets for {logits.shape[0]} rows of logits")
+    if ((t < 0) | (t >= logits.shape[1])).any():
+        raise ValueError(f"target {t.tolist()} has classes outside the {logits.shape[1]} of the logits")
+    return t
+
+
+def _p(logits: Tensor, target: Tensor, multilabel: bool = False) -> Tensor:
+    """``softmax(logits)[target]`` per row (``sigmoid`` of that logit when ``multilabel``: each
+    class its own probability): ``(batch, classes), (batch,) -> (batch,)``."""
+    logits = _logits(logits)
+    target = _targets(target, logits)
+    if multilabel:
+        return torch.sigmoid(logits.double().gather(1, target.unsqueeze(1)).squeeze(1))
     return torch.softmax(logits.double(), dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
 
 
 def fidelity(interpreter_logits: Tensor, classifier_logits: Tensor) -> float:
     """Share of clips where the interpreter's decision equals the classifier's (not the label's)."""
+    _logits(interpreter_logits, "interpreter_logits"), _logits(classifier_logits, "classifier_logits")
     if interpreter_logits.shape != classifier_logits.shape:
         raise ValueError("interpreter and classifier logits must have the same shape")
     return float((interpreter_logits.argmax(1) == classifier_logits.argmax(1)).double().mean())
@@ -106,32 +133,45 @@ def fidelity_by_confidence(
     return rows
 
 
-def faithfulness(logits_x: Tensor, logits_out: Tensor, target: Tensor) -> Tensor:
-    """FF ``= p_c(x) - p_c(x_out)``, per clip: high when what was removed mattered."""
-    return _p(logits_x, target) - _p(logits_out, target)
+def faithfulness(logits_x: Tensor, logits_out: Tensor, target: Tensor, multilabel: bool = False) -> Tensor:
+    """FF ``= p_c(x) - p_c(x_out)``, per clip: high when what was removed mattered. ``multilabel``:
+    ``p = sigmoid`` (every metric below takes it too)."""
+    return _p(logits_x, target, multilabel) - _p(logits_out, target, multilabel)
 
 
-def input_fidelity(logits_in: Tensor, target: Tensor) -> Tensor:
-    """Fid-In ``= 1[argmax f(x_in) == c]``, per clip (0.0 or 1.0)."""
-    target = torch.as_tensor(target, device=logits_in.device).long().reshape(-1)
+def input_fidelity(logits_in: Tensor, target: Tensor, multilabel: bool = False) -> Tensor:
+    """Fid-In ``= 1[argmax f(x_in) == c]`` per clip (multi-label: ``1[sigmoid f_c(x_in) > 0.5]``,
+    the class still decided)."""
+    target = _targets(target, _logits(logits_in, "logits_in"))
+    if multilabel:
+        return (_p(logits_in, target, True) > 0.5).double()
     return (logits_in.argmax(1) == target).double()
 
 
-def average_increase(logits_x: Tensor, logits_in: Tensor, target: Tensor) -> Tensor:
+def average_increase(logits_x: Tensor, logits_in: Tensor, target: Tensor, multilabel: bool = False) -> Tensor:
     """AI ``= 100 * 1[p_c(x_in) > p_c(x)]``, per clip."""
-    return 100.0 * (_p(logits_in, target) > _p(logits_x, target)).double()
+    return 100.0 * (_p(logits_in, target, multilabel) > _p(logits_x, target, multilabel)).double()
 
 
-def average_drop(logits_x: Tensor, logits_in: Tensor, target: Tensor) -> Tensor:
+def average_drop(logits_x: Tensor, logits_in: Tensor, target: Tensor, multilabel: bool = False) -> Tensor:
     """AD ``= 100 * max(0, p_c(x) - p_c(x_in)) / p_c(x)``, per clip (lower is better)."""
-    px, pin = _p(logits_x, target), _p(logits_in, target)
+    px, pin = _p(logits_x, target, multilabel), _p(logits_in, target, multilabel)
     return 100.0 * (px - pin).clamp_min(0) / px.clamp_min(_TINY)
 
 
-def average_gain(logits_x: Tensor, logits_in: Tensor, target: Tensor) -> Tensor:
+def average_gain(logits_x: Tensor, logits_in: Tensor, target: Tensor, multilabel: bool = False) -> Tensor:
     """AG ``= 100 * max(0, p_c(x_in) - p_c(x)) / (1 - p_c(x))``, per clip."""
-    px, pin = _p(logits_x, target), _p(logits_in, target)
+    px, pin = _p(logits_x, target, multilabel), _p(logits_in, target, multilabel)
     return 100.0 * (pin - px).clamp_min(0) / (1 - px).clamp_min(_TINY)
+
+
+def _mask(mask) -> Tensor:
+    if not isinstance(mask, Tensor) or mask.ndim < 2 or mask.numel() == 0 or mask.is_complex():
+        raise ValueError(f"a mask must be a (batch, ...) tensor with values, got "
+                         f"{tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__}")
+    if not torch.isfinite(mask.double()).all():
+        raise ValueError("the mask has NaN or Inf values")
+    return mask
 
 
 def sparseness(mask: Tensor) -> Tensor:
@@ -140,7 +180,7 @@ def sparseness(mask: Tensor) -> Tensor:
     ``G = 1 - 2 sum_k (m_(k) / ||m||_1) (N - k + 1/2) / N`` over the values sorted ascending; 0 for
     a constant mask, ``1 - 1/N`` when one bin holds everything. An all-zero mask gets 0.
     """
-    m = mask.detach().flatten(1).double().abs()
+    m = _mask(mask).detach().flatten(1).double().abs()
     n = m.shape[1]
     sorted_m, _ = m.sort(dim=1)
     total = sorted_m.sum(dim=1, keepdim=True)
@@ -154,7 +194,7 @@ def complexity(mask: Tensor) -> Tensor:
 
     ``-sum p log p`` with ``p = m / sum(m)``; 0 for an all-zero mask, ``log N`` for a constant one.
     """
-    m = mask.detach().flatten(1).double().abs()
+    m = _mask(mask).detach().flatten(1).double().abs()
     p = m / m.sum(dim=1, keepdim=True).clamp_min(_TINY)
     return -(p * torch.log(p.clamp_min(_TINY))).sum(dim=1)
 
@@ -192,6 +232,10 @@ def si_sdr(estimate: Tensor, reference: Tensor) -> Tensor:
 
     Both signals are made zero-mean; ``s = <e, r> r / ||r||^2``; ``10 log10(||s||^2 / ||e - s||^2)``.
     """
+    for name, x in (("estimate", estimate), ("reference", reference)):
+        if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim == 0 or x.shape[-1] == 0:
+            raise ValueError(f"{name} must be floating-point audio (..., samples), got "
+                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
     if estimate.shape != reference.shape:
         raise ValueError(f"estimate {tuple(estimate.shape)} and reference {tuple(reference.shape)} differ in shape")
     e = estimate.double() - estimate.double().mean(dim=-1, keepdim=True)
@@ -216,6 +260,7 @@ def evaluate(
     threshold: float = 0.2,
     batch_size: int = 32,
     per_clip: bool = False,
+    multilabel: bool = False,
 ) -> dict | tuple[dict, dict]:
     """Average every metric over ``data``, explaining the classifier's decision on each clip.
 
@@ -238,6 +283,11 @@ def evaluate(
         Also return every metric's value per clip (per explained source for SI-SDR and SI-SDRi),
         in the order of ``data``: two methods evaluated on the same data are then paired item by
         item, as :func:`paired_difference` needs.
+    multilabel : bool
+        The classifier is multi-label (sigmoid outputs): every class it decides on a clip
+        (``sigmoid > 0.5``; its top class where it decides none) is explained, and each is scored
+        with its own probability, ``sigmoid`` of its logit; fidelity is then the share of
+        explained items whose interpreter decides the same set of classes.
 
     Returns
     -------
@@ -261,19 +311,29 @@ def evaluate(
             if batch.sources is None:
                 raise ValueError(f"{getattr(explain, '__self__', explain)!r} needs mixtures with known sources (l2i.datasets.Mixtures)")
             extra = {"sources": batch.sources, "source_labels": batch.source_labels}
+        items, asked = torch.arange(x.shape[0]), None
+        if multilabel:  # one item per class the classifier decides on each clip
+            logits = classify(x).cpu()
+            decided = torch.sigmoid(logits) > 0.5
+            decided[torch.arange(x.shape[0]), logits.argmax(1)] |= ~decided.any(1)
+            items, asked = decided.nonzero(as_tuple=True)
         start = time.perf_counter()
-        e = explain(x, threshold=threshold, **extra)
+        e = explain(x[items], target=asked, threshold=threshold, **{k: v[items] for k, v in extra.items()})
         seconds += time.perf_counter() - start
-        count += x.shape[0]
+        count += len(items)
         c = e.target
         logits_in, logits_out = classify(e.audio).cpu(), classify(e.residual).cpu()
         if e.interpreter_logits is not None:
-            add("fidelity", (e.interpreter_logits.argmax(1) == e.logits.argmax(1)).double())
-        add("FF", faithfulness(e.logits, logits_out, c))
-        add("Fid-In", input_fidelity(logits_in, c))
-        add("AI", average_increase(e.logits, logits_in, c))
-        add("AD", average_drop(e.logits, logits_in, c))
-        add("AG", average_gain(e.logits, logits_in, c))
+            if multilabel:
+                agree = ((e.interpreter_logits > 0) == (e.logits > 0)).all(1)
+            else:
+                agree = e.interpreter_logits.argmax(1) == e.logits.argmax(1)
+            add("fidelity", agree.double())
+        add("FF", faithfulness(e.logits, logits_out, c, multilabel))
+        add("Fid-In", input_fidelity(logits_in, c, multilabel))
+        add("AI", average_increase(e.logits, logits_in, c, multilabel))
+        add("AD", average_drop(e.logits, logits_in, c, multilabel))
+        add("AG", average_gain(e.logits, logits_in, c, multilabel))
         add("SPS", sparseness(e.mask))
         add("COMP", complexity(e.mask))
         add("nothing_to_explain", e.silent.double())
@@ -287,8 +347,12 @@ def evaluate(
                 # Where the source's class is the decision just explained, that explanation is
                 # the one asked for: explain only the other clips (SLIME's cost, a thousand
                 # forward passes per clip and class, is not paid twice for the same question).
-                audio = e.audio.clone()
-                ask = keep & (labels != c.to(labels.device))
+                if multilabel:  # each source's class explained on the clip itself
+                    audio = torch.zeros_like(x)
+                    ask = keep
+                else:
+                    audio = e.audio.clone()
+                    ask = keep & (labels != c.to(labels.device))
                 if bool(ask.any()):
                     sub = {k: v[ask] for k, v in extra.items()}
                     audio[ask] = explain(x[ask], target=labels[ask], threshold=threshold, **sub).audio.to(audio)
@@ -311,7 +375,7 @@ def needs_sources(method) -> bool:
 
 def compare(
     methods: dict, classify, data: Dataset, threshold: float = 0.2, batch_size: int = 32, progress: bool = False,
-    per_clip: bool = False,
+    per_clip: bool = False, multilabel: bool = False,
 ) -> dict | tuple[dict, dict]:
     """:func:`evaluate` for several methods on the same data: ``{name: results}``.
 
@@ -327,7 +391,8 @@ def compare(
     for name, explain in tqdm(methods.items(), desc="methods", disable=not progress, leave=False):
         if needs_sources(explain) and not has_sources:
             continue
-        out[name], clips[name] = evaluate(explain, classify, data, threshold=threshold, batch_size=batch_size, per_clip=True)
+        out[name], clips[name] = evaluate(explain, classify, data, threshold=threshold, batch_size=batch_size,
+                                          per_clip=True, multilabel=multilabel)
     return (out, clips) if per_clip else out
 
 
@@ -348,7 +413,10 @@ def paired_difference(
     dict
         ``difference`` (mean of ``a - b``), ``low`` and ``high`` (the interval's ends) and ``n``.
     """
-    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    try:
+        a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    except (TypeError, RuntimeError, ValueError) as err:
+        raise ValueError(f"paired_difference needs two sequences of numbers, one per clip ({err})") from err
     if a.ndim != 1 or a.shape != b.shape:
         raise ValueError(
             f"paired_difference needs two 1-D tensors of the same length (one value per clip for each "

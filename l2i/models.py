@@ -265,6 +265,7 @@ def train_classifier(
     seed: int = 0,
     progress: bool = True,
     on_epoch: Callable[[int, nn.Module, History], None] | None = None,
+    multilabel: bool = False,
 ) -> History:
     """Train a waveform classifier with Adam and keep the weights of the best validation epoch.
 
@@ -291,11 +292,14 @@ def train_classifier(
 
         def step(batch, epoch):
             x = perturb(batch.waveforms, generator) if augment else batch.waveforms
-            return {"loss": F.cross_entropy(logits_of(model(x.to(device))), batch.labels.to(device))}
+            logits, labels = logits_of(model(x.to(device))), batch.labels.to(device)
+            if multilabel:
+                return {"loss": F.binary_cross_entropy_with_logits(logits, labels.float())}
+            return {"loss": F.cross_entropy(logits, labels)}
 
         def end_epoch(epoch, means):
             history.train_loss.append(means["loss"])
-            history.val_accuracy.append(accuracy(model, val, device=device))
+            history.val_accuracy.append(accuracy(model, val, device=device, multilabel=multilabel))
             return (history.val_accuracy[-1], epoch)  # ties: the later epoch, better trained
 
         history.best_epoch = fit_epochs(
@@ -323,9 +327,12 @@ def predict(model: nn.Module, data: Dataset, batch_size: int = 64, device=None) 
     return torch.cat(logits), torch.cat(labels)
 
 
-def accuracy(model: nn.Module, data: Dataset, batch_size: int = 64, device=None) -> float:
-    """Share of clips whose argmax logit is the label."""
+def accuracy(model: nn.Module, data: Dataset, batch_size: int = 64, device=None, multilabel: bool = False) -> float:
+    """Share of clips whose argmax logit is the label (``multilabel``: whose classes with
+    ``sigmoid > 0.5`` are exactly the multi-hot label's)."""
     logits, labels = predict(model, data, batch_size, device)
+    if multilabel:
+        return float(((logits > 0) == (labels > 0.5)).all(1).float().mean())
     return float((logits.argmax(1) == labels).float().mean())
 
 

@@ -136,6 +136,8 @@ class _Blocks:
     def _prepare(self, block, name: str) -> Tensor:
         if not isinstance(block, Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(block).__name__}")
+        if block.numel() == 0:
+            raise ValueError(f"{name} is empty (shape {tuple(block.shape)}): there are no frames to factorise")
         if block.ndim == 3:  # (batch, freq, frames): frames of all clips side by side
             block = block.permute(1, 0, 2).reshape(block.shape[1], -1)
         if block.ndim != 2:
@@ -170,8 +172,8 @@ class _Blocks:
 
 def _check_values(X: Tensor, name: str) -> None:
     """Frames present, finite and non-negative; ``X`` of any shape ``(..., freq, frames)``."""
-    if X.shape[-1] == 0:
-        raise ValueError(f"{name} has no frames")
+    if X.shape[-1] == 0 or X.numel() == 0:
+        raise ValueError(f"{name} has no frames (shape {tuple(X.shape)})")
     if not torch.isfinite(X).all():
         raise ValueError(
             f"{name} contains NaN or Inf: check the waveforms "

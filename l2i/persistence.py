@@ -11,6 +11,8 @@ built from it, with ``weights_only=True`` (no code in a file is ever run).
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -29,23 +31,70 @@ class CheckpointError(ValueError):
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); move it to ``path`` if the block succeeds."""
+    """Yield a temporary path beside ``path`` (same suffix); move it to ``path`` if the block succeeds.
+
+    The temporary file is named after this process (``.<stem>.<pid>.<random>.part<suffix>``): one
+    left by a process that was killed mid-write is removed by the next write beside it, never read
+    as the file. Two processes writing the same path both write whole files, and the last one to
+    finish wins. A folder that cannot be written, or a disk that fills, raises an :class:`OSError`
+    that names the path and the fix, with nothing left behind.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=f".part{path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_parts(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=f".part{path.suffix}")
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise PermissionError(
+            err.errno, f"cannot write {path}: {path.parent} is not writable ({err.strerror}). Point L2I_CACHE (or the "
+            "path given) at a folder you can write to"
+        ) from err
     os.close(fd)
     try:
-        yield Path(tmp)
+        try:
+            yield Path(tmp)
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                raise OSError(err.errno, f"could not write {path}: {err.strerror} (the disk or a file size limit is "
+                                         "full): free space, or point L2I_CACHE elsewhere; nothing was written") from err
+            raise
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+def _remove_stale_parts(path: Path) -> None:
+    """Remove the temporary files of ``path`` left by processes that no longer run."""
+    for part in path.parent.glob(f".{path.stem}.*.part{path.suffix}"):
+        pid = part.name[len(path.stem) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            part.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def save_torch(payload, path: str | os.PathLike) -> Path:
-    """``torch.save(payload, path)``, atomically."""
+    """``torch.save(payload, path)``, atomically. Serialised in memory first, so that a disk that
+    fills raises the operating system's error (and :func:`atomic_path`'s message), not one from
+    inside torch's zip writer."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
     return Path(path)
 
 

@@ -402,7 +402,18 @@ class ClassifierReader:
             return self._logits(waveform)
 
     def _logits(self, waveform: Tensor) -> Tensor:
-        logits = logits_of(self.classifier(waveform))
+        dtype = next((p.dtype for p in self.classifier.parameters() if p.is_floating_point()), waveform.dtype)
+        waveform = waveform.to(dtype)  # float64 clips for a float32 classifier, say
+        try:
+            output = self.classifier(waveform)
+        except (RuntimeError, IndexError) as err:
+            if isinstance(err, torch.OutOfMemoryError):
+                raise
+            raise ValueError(
+                f"the classifier failed on {waveform.shape[0]} clip(s) of {waveform.shape[-1]} samples "
+                f"({type(err).__name__}: {err}): give it clips it accepts (long enough, at its sample rate)"
+            ) from err
+        logits = logits_of(output)
         check_logits(logits, waveform.shape[0])
         return logits
 

@@ -129,6 +129,8 @@ def fit_epochs(
     on_epoch : callable, optional
         ``on_epoch(epoch)`` after each epoch's validation, at that epoch's weights.
     """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number, 1 or more; got {epochs!r}")
     best, best_epoch, kept = None, -1, None
     with tqdm(total=epochs, desc=what, disable=not progress, leave=False) as bar:
         for epoch in range(epochs):

@@ -117,7 +117,7 @@ def test_load_flac(tmp_path):
 
 
 def test_load_rejects_missing_garbage_truncated_and_empty_files(tmp_path):
-    with pytest.raises(ValueError, match="not found"):
+    with pytest.raises(FileNotFoundError, match="not found"):
         load(tmp_path / "nope.wav")
     (tmp_path / "junk.wav").write_bytes(b"this is not audio at all" * 10)
     with pytest.raises(ValueError, match="cannot read"):
