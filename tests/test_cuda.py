@@ -150,3 +150,19 @@ def test_every_chapter_runs_on_the_gpu(chapter, book_cache, tmp_path):
     env = dict(os.environ, L2I_CACHE=str(book_cache), MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     run = subprocess.run([sys.executable, str(script)], cwd=chapter.parent, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, f"{chapter.name} failed on the GPU:\n{run.stderr[-3000:]}"
+
+
+
+def test_probabilities_on_the_gpu_are_refused_with_the_message():
+    from l2i.reading import ClassifierReader
+
+    class Softmax(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(8000, 3)
+
+        def forward(self, x):
+            return self.net(x[..., :8000] if x.shape[-1] >= 8000 else torch.nn.functional.pad(x, (0, 8000 - x.shape[-1]))).softmax(1)
+
+    with pytest.raises(ValueError, match="remove the final softmax"):
+        ClassifierReader(Softmax().cuda(), ["net"], 8000)

@@ -156,3 +156,23 @@ def test_a_stale_part_of_a_live_process_is_kept(tmp_path):
     with atomic_path(tmp_path / "model.pt") as tmp:
         Path(tmp).write_bytes(b"done")
     assert live.exists() and (tmp_path / "model.pt").read_bytes() == b"done"
+
+
+def test_silent_and_constant_clips_are_explained_without_crashing(saved):
+    folder, model, paths = saved
+    interp = Interpreter.load(paths["interpreter"], model)
+    e = interp.explain(torch.stack([torch.zeros(8000), torch.full((8000,), 0.3)]))
+    assert bool(e.silent[0]) and float(e.audio[0].abs().max()) == 0  # nothing to explain in silence
+    assert torch.isfinite(e.audio).all() and torch.isfinite(e.relevance).all()
+
+
+def test_audio_at_another_rate_is_refused_with_the_fix(saved):
+    from l2i.datasets import SyntheticScenes
+
+    folder, model, paths = saved
+    interp = Interpreter.load(paths["interpreter"], model)
+    with pytest.raises(ValueError, match="16000 Hz given to Interpreter working at 8000 Hz: resample it"):
+        interp.explain(torch.randn(8000) * 0.1, sample_rate=16000)
+    with pytest.raises(ValueError, match="resample"):
+        interp.fit(SyntheticScenes("val", n_per_class=1, sample_rate=16000), SyntheticScenes("val", n_per_class=1),
+                   epochs=1, progress=False)
