@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from . import distributed
 from .audio import Spectrogram, as_batch
 from .datasets import collate
 from .explanation import (
@@ -339,7 +340,7 @@ class Interpreter(ReadsClassifier):
         was_training = self.training
         self.eval()
         agree, total, err, norm = 0, 0, 0.0, 0.0
-        for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
+        for batch in DataLoader(distributed.part_of(data), batch_size=batch_size, collate_fn=collate):
             x = batch.waveforms.to(self.device)
             H, logits, X = self.activations(x)
             out = self.theta(H)
@@ -351,6 +352,8 @@ class Interpreter(ReadsClassifier):
             err += float((X - self.W @ H).pow(2).sum())
             norm += float(X.pow(2).sum())
         self.train(was_training)
+        if distributed.active():  # every rank's part counted, so every rank keeps the same epoch
+            agree, total, err, norm = distributed.all_reduce(torch.tensor([agree, total, err, norm], dtype=torch.float64)).tolist()
         return agree / total, (err / max(norm, 1e-12)) ** 0.5
 
     # ------------------------------------------------------------------ persistence

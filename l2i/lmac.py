@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from . import distributed
 from .audio import Spectrogram, as_batch
 from .datasets import collate
 from .explanation import Analysis, Explanation, apply_mask, binary_mask, check_binarize, check_threshold, explanation_from_mask
@@ -157,13 +158,15 @@ class LMAC(ReadsClassifier):
         self.eval()
         loss = fid = 0.0
         n = 0
-        for batch in DataLoader(data, batch_size=batch_size, collate_fn=collate):
+        for batch in DataLoader(distributed.part_of(data), batch_size=batch_size, collate_fn=collate):
             x = batch.waveforms.to(self.device)
             terms = self._losses(x, lam_in, lam_out, lam_l1)
             loss += float(terms["loss"]) * x.shape[0]
             fid += float(terms["input_fidelity"]) * x.shape[0]
             n += x.shape[0]
         self.train(was_training)
+        if distributed.active():
+            loss, fid, n = distributed.all_reduce(torch.tensor([loss, fid, n], dtype=torch.float64)).tolist()
         return loss / n, fid / n
 
     @torch.no_grad()

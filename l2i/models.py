@@ -17,11 +17,12 @@ import torchaudio
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from . import distributed
 from .audio import check_waveform, fit_length, limit_peak, resample, scale_to_snr, white_noise
 from .datasets import collate
 from .persistence import load_model, save_model
 from .reading import logits_of
-from .training import History, default_device, fit_epochs, seeded
+from .training import History, default_device, fit_epochs, loader, seeded
 
 _FORMAT = "l2i.melcnn"
 _FORMAT_VERSION = 1
@@ -286,7 +287,7 @@ def train_classifier(
     history = History("train_loss", "val_accuracy")
     with seeded(seed):
         generator = torch.Generator().manual_seed(seed)
-        loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
+        batches = loader(train, batch_size, generator)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
 
@@ -303,7 +304,7 @@ def train_classifier(
             return (history.val_accuracy[-1], epoch)  # ties: the later epoch, better trained
 
         history.best_epoch = fit_epochs(
-            model, loader, epochs, optimizer, step, end_epoch, "classifier", progress, scheduler=scheduler,
+            model, batches, epochs, optimizer, step, end_epoch, "classifier", progress, scheduler=scheduler,
             on_epoch=None if on_epoch is None else lambda epoch: on_epoch(epoch, model, history),
             postfix=lambda: {"loss": f"{history.train_loss[-1]:.3f}", "val_acc": f"{history.val_accuracy[-1]:.3f}"},
         )
@@ -329,11 +330,12 @@ def predict(model: nn.Module, data: Dataset, batch_size: int = 64, device=None) 
 
 def accuracy(model: nn.Module, data: Dataset, batch_size: int = 64, device=None, multilabel: bool = False) -> float:
     """Share of clips whose argmax logit is the label (``multilabel``: whose classes with
-    ``sigmoid > 0.5`` are exactly the multi-hot label's)."""
-    logits, labels = predict(model, data, batch_size, device)
-    if multilabel:
-        return float(((logits > 0) == (labels > 0.5)).all(1).float().mean())
-    return float((logits.argmax(1) == labels).float().mean())
+    ``sigmoid > 0.5`` are exactly the multi-hot label's). Under ``torch.distributed`` each rank
+    scores its part and the counts are summed, so every rank gets the same figure."""
+    logits, labels = predict(model, distributed.part_of(data), batch_size, device)
+    right = ((logits > 0) == (labels > 0.5)).all(1) if multilabel else logits.argmax(1) == labels
+    counts = distributed.all_reduce(torch.tensor([float(right.sum()), float(right.numel())], dtype=torch.float64))
+    return float(counts[0] / counts[1])
 
 
 def resolve_targets(target, logits: Tensor) -> Tensor:

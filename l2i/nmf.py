@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from . import distributed
 from .audio import Spectrogram
 from .persistence import CheckpointError, load_model, save_model
 from .training import default_device
@@ -262,6 +263,7 @@ class NMF:
         self.W: Tensor | None = None
         self.loss_history: list[float] = []
         self.spectrogram: Spectrogram | None = None
+        self._sharded = False
 
     def __repr__(self) -> str:
         state = "fitted" if self.W is not None else "not fitted"
@@ -277,6 +279,7 @@ class NMF:
         W: Tensor | None = None,
         H: Tensor | None = None,
         spectrogram: Spectrogram | dict | None = None,
+        sharded: bool = False,
     ) -> NMF:
         """Learn the dictionary ``W`` from ``data``.
 
@@ -290,8 +293,12 @@ class NMF:
             scikit-learn's 'random' scheme, ``|N(0, 1)| * sqrt(mean(X) / K)``.
         spectrogram : Spectrogram, optional
             The front end that made ``data`` (or its ``config()``), saved with the dictionary.
+        sharded : bool
+            Under ``torch.distributed`` (:mod:`l2i.distributed`), ``data`` is this rank's part of the
+            whole, the parts in rank order (:func:`l2i.distributed.shard`): the statistics of the
+            ``W`` update are all-reduced, and ``W`` is the one a single process fits on the whole.
         """
-        self._fit(data, W, H, spectrogram)
+        self._fit(data, W, H, spectrogram, sharded)
         return self
 
     def fit_transform(self, X: Tensor, W: Tensor | None = None, H: Tensor | None = None) -> Tensor:
@@ -306,7 +313,8 @@ class NMF:
             return H_all.reshape(self.n_components, B, T).permute(1, 0, 2).contiguous()
         return H_all
 
-    def _fit(self, data, W0, H0, spectrogram) -> list[Tensor]:
+    def _fit(self, data, W0, H0, spectrogram, sharded: bool = False) -> list[Tensor]:
+        self._sharded = bool(sharded) and distributed.active()
         blocks = _Blocks(data, self.device, self.dtype)
         if (W0 is not None or H0 is not None) and blocks.source is not None:
             raise ValueError("initial W and H can only be given with a single tensor of data")
@@ -326,10 +334,18 @@ class NMF:
             sq_norm += float(X.pow(2).sum(dtype=torch.float64))
         if n_freq is None:
             raise ValueError("the data is empty: there is nothing to factorise")
+        offset, n_frames = 0, sum(sizes)
+        if self._sharded:  # the whole's totals, and where this rank's frames start in it
+            every = [None] * distributed.world_size()
+            torch.distributed.all_gather_object(every, (n_freq, sum(sizes)))
+            if len({f for f, _ in every}) != 1:
+                raise ValueError(f"the ranks' data have different numbers of frequency bins: {[f for f, _ in every]}")
+            offset, n_frames = sum(n for _, n in every[: distributed.rank()]), sum(n for _, n in every)
+            totals = distributed.all_reduce(torch.tensor([total, sq_norm], dtype=torch.float64))
+            total, sq_norm = totals.tolist()
         if self.beta <= 0 and total == 0:
             raise ValueError("Itakura-Saito (beta <= 0) cannot factorise all-zero data")
-        n_frames = sum(sizes)
-        W, H_blocks = self._initial_factors(W0, H0, n_freq, sizes, total / (n_freq * n_frames))
+        W, H_blocks = self._initial_factors(W0, H0, n_freq, sizes, total / (n_freq * n_frames), offset, n_frames)
         if self.beta == 2:
             W, H_blocks = self._fit_frobenius(blocks, W, H_blocks, sq_norm)
         else:
@@ -338,7 +354,7 @@ class NMF:
         self.spectrogram = Spectrogram(**spectrogram) if isinstance(spectrogram, dict) else spectrogram
         return H_blocks
 
-    def _initial_factors(self, W0, H0, n_freq, sizes, mean):
+    def _initial_factors(self, W0, H0, n_freq, sizes, mean, offset: int = 0, n_frames: int | None = None):
         K = self.n_components
         gen = torch.Generator().manual_seed(self.seed)
         scale = math.sqrt(mean / K) if mean > 0 else 1.0 / math.sqrt(K)
@@ -347,8 +363,10 @@ class NMF:
         elif tuple(W0.shape) != (n_freq, K):
             raise ValueError(f"initial W must have shape {(n_freq, K)}, got {tuple(W0.shape)}")
         if H0 is None:
-            # One draw over all frames, split afterwards: the same start however the data is blocked.
-            H_all = torch.randn(sum(sizes), K, generator=gen, dtype=self.dtype).abs_() * scale
+            # One draw over all frames, split afterwards: the same start however the data is blocked
+            # (or sharded: each rank keeps its part of the whole's draw).
+            H_all = torch.randn(n_frames or sum(sizes), K, generator=gen, dtype=self.dtype).abs_() * scale
+            H_all = H_all[offset: offset + sum(sizes)]
             H_blocks = [h.T for h in torch.split(H_all, sizes)]
         elif tuple(H0.shape) != (K, sizes[0]):
             raise ValueError(f"initial H must have shape {(K, sizes[0])}, got {tuple(H0.shape)}")
@@ -362,7 +380,11 @@ class NMF:
         return W, H_blocks
 
     def _bar(self):
-        return tqdm(total=self.n_iter, desc="NMF", disable=not self.progress, leave=False)
+        return tqdm(total=self.n_iter, desc="NMF", disable=not self.progress or not distributed.is_main(), leave=False)
+
+    def _reduced(self, statistic: Tensor) -> Tensor:
+        """``statistic`` summed over the ranks when the data is sharded (itself otherwise)."""
+        return distributed.all_reduce(statistic) if self._sharded else statistic
 
     def _fit_frobenius(self, blocks: _Blocks, W: Tensor, H_blocks: list[Tensor], sq_norm: float):
         """Frobenius MU. H is stored transposed, (frames, K), so both products with X run in the
@@ -381,13 +403,14 @@ class NMF:
             for X, h in zip(blocks, Ht):
                 A.addmm_(X, h)
                 B.addmm_(h.T, h)
-            return A, B
+            return self._reduced(A), self._reduced(B)
 
         def objective(A, B):
             loss = 0.5 * sq_norm - float((W * A).sum(dtype=torch.float64))
             loss += 0.5 * float(((W.T @ W) * B).sum(dtype=torch.float64))
             if lam:
-                loss += lam * sum(float(h.sum(dtype=torch.float64)) for h in Ht)
+                l1 = torch.tensor(sum(float(h.sum(dtype=torch.float64)) for h in Ht), dtype=torch.float64)
+                loss += lam * float(self._reduced(l1))
             return loss
 
         A, B = statistics()
@@ -419,6 +442,7 @@ class NMF:
                     h.masked_fill_(h < floor, 0.0)
                     A.addmm_(X, h)
                     B.addmm_(h.T, h)
+                A, B = self._reduced(A), self._reduced(B)
                 if self.normalize:
                     W.div_(s)
                 self.loss_history.append(objective(A, B))
@@ -445,7 +469,8 @@ class NMF:
                     B.addmm_(V.pow(beta - 1), H.T)
                 if lam:
                     loss += lam * float(H.sum(dtype=torch.float64))
-            return A, B, loss
+            loss = float(self._reduced(torch.tensor(loss, dtype=torch.float64)))
+            return self._reduced(A), self._reduced(B), loss
 
         A, B, loss = statistics()
         self.loss_history = [loss]

@@ -90,11 +90,16 @@ def save_torch(payload, path: str | os.PathLike) -> Path:
     """``torch.save(payload, path)``, atomically. Serialised in memory first, so that a disk that
     fills raises the operating system's error (and :func:`atomic_path`'s message), not one from
     inside torch's zip writer."""
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(buffer.getbuffer())
+    from . import distributed
+
+    # Under torch.distributed rank 0 writes and the others skip: no collective here, so the
+    # usual ``if rank == 0: save(...)`` of user code cannot hang the run.
+    if distributed.is_main():
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(buffer.getbuffer())
     return Path(path)
 
 

@@ -651,16 +651,13 @@ class ReadsClassifier(nn.Module):
         """The training both interpreters share (:func:`l2i.training.fit_epochs`): batches of
         ``train`` shuffled from ``seed``, changed by ``augment(waveforms, generator)``, on the
         classifier's device, given to ``step(x, epoch)``; Adam on ``parameters``. The epoch kept."""
-        from torch.utils.data import DataLoader
-
-        from .datasets import collate
-        from .training import fit_epochs, seeded
+        from .training import fit_epochs, loader, seeded
 
         self._follow_classifier()
         device = self.device
         with seeded(seed):
             generator = torch.Generator().manual_seed(seed)
-            loader = DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
+            batches = loader(train, batch_size, generator)
             optimizer = torch.optim.Adam(parameters, lr=lr)
 
             def batch_step(batch, epoch):
@@ -668,7 +665,7 @@ class ReadsClassifier(nn.Module):
                 x = batch.waveforms if augment is None else augment(batch.waveforms, generator)
                 return step(x.to(device), epoch)
 
-            return fit_epochs(self, loader, epochs, optimizer, batch_step, end_epoch, what, progress,
+            return fit_epochs(self, batches, epochs, optimizer, batch_step, end_epoch, what, progress,
                               on_epoch=None if on_epoch is None else lambda epoch: on_epoch(epoch, self, self.history),
                               postfix=postfix)
 

@@ -19,7 +19,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-__all__ = ["History", "check_finite_loss", "default_device", "fit_epochs", "seeded"]
+from . import distributed
+
+__all__ = ["History", "check_finite_loss", "default_device", "fit_epochs", "loader", "seeded"]
 
 
 class History:
@@ -72,6 +74,11 @@ class History:
         return f"History(best_epoch={self.best_epoch}, series={sorted(self.series)})"
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model``'s first parameter (or buffer) is; the CPU for one with neither."""
+    return next((t.device for t in list(model.parameters()) + list(model.buffers())), torch.device("cpu"))
+
+
 def default_device() -> torch.device:
     """The GPU when there is one, else the CPU: where l2i trains unless told otherwise."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -85,6 +92,32 @@ def seeded(seed: int):
     with torch.random.fork_rng(devices=gpus):
         torch.manual_seed(seed)
         yield
+
+
+def loader(dataset, batch_size: int, generator: torch.Generator):
+    """The training batches of ``dataset``, shuffled by ``generator``; under ``torch.distributed``
+    each rank gets its part of every epoch (a ``DistributedSampler`` seeded alike on every rank)."""
+    from torch.utils.data import DataLoader
+    from torch.utils.data.distributed import DistributedSampler
+
+    from .datasets import collate
+
+    if distributed.active():
+        seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        sampler = DistributedSampler(dataset, shuffle=True, seed=seed)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=generator)
+
+
+class _Step(nn.Module):
+    """A trainer's step as the forward of a module, which ``DistributedDataParallel`` needs."""
+
+    def __init__(self, model: nn.Module, step):
+        super().__init__()
+        self.model, self.step = model, step
+
+    def forward(self, batch, epoch):
+        return self.step(batch, epoch)
 
 
 def check_finite_loss(loss: Tensor, what: str, epoch: int, step: int) -> None:
@@ -131,11 +164,18 @@ def fit_epochs(
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a whole number, 1 or more; got {epochs!r}")
+    if distributed.active():  # the gradients averaged over the ranks, the weights alike on all
+        from torch.nn.parallel import DistributedDataParallel
+
+        devices = [model_device(model)] if model_device(model).type == "cuda" else None
+        step = DistributedDataParallel(_Step(model, step), device_ids=devices)
     best, best_epoch, kept = None, -1, None
-    with tqdm(total=epochs, desc=what, disable=not progress, leave=False) as bar:
+    with tqdm(total=epochs, desc=what, disable=not progress or not distributed.is_main(), leave=False) as bar:
         for epoch in range(epochs):
             model.train()
             sums, count = {}, 0
+            if hasattr(getattr(batches, "sampler", None), "set_epoch"):
+                batches.sampler.set_epoch(epoch)
             for i, batch in enumerate(batches):
                 terms = step(batch, epoch)
                 check_finite_loss(terms["loss"], what, epoch, i)
@@ -148,6 +188,10 @@ def fit_epochs(
                 count += n
             if scheduler is not None:
                 scheduler.step()
+            if distributed.active():  # the epoch's means over every rank's clips
+                names = sorted(sums)
+                totals = distributed.all_reduce(torch.tensor([sums[n] for n in names] + [count], dtype=torch.float64))
+                sums, count = dict(zip(names, totals[:-1].tolist())), float(totals[-1])
             score = end_epoch(epoch, {name: total / count for name, total in sums.items()})
             if best is None or score > best:
                 best, best_epoch, kept = score, epoch, copy.deepcopy(model.state_dict())
