@@ -42,6 +42,7 @@ __all__ = [
     "FSDD",
     "ESC50",
     "AudioFolder",
+    "AudioFiles",
 ]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
@@ -355,6 +356,13 @@ class _FileDataset(Dataset):
             raise ValueError("the dataset has no audio files")
         return int(sf.info(str(self.files[0])).samplerate)
 
+    def _check_one_rate(self) -> None:
+        import soundfile as sf
+
+        rates = {int(sf.info(str(f)).samplerate) for f in self.files}
+        if len(rates) > 1:
+            raise ValueError(f"{self.root} mixes sample rates {sorted(rates)}: pass sample_rate=...")
+
     def __len__(self) -> int:
         return len(self.files)
 
@@ -612,8 +620,35 @@ class AudioFolder(_FileDataset):
         self.classes = tuple(classes)
         super().__init__(files, labels, sample_rate, duration)
         if sample_rate is None:
-            import soundfile as sf
+            self._check_one_rate()
 
-            rates = {int(sf.info(str(f)).samplerate) for f in files}
-            if len(rates) > 1:
-                raise ValueError(f"{self.root} mixes sample rates {sorted(rates)}: pass sample_rate=...")
+
+class AudioFiles(_FileDataset):
+    """Every audio file under a folder, its sub-folders too, sorted by path, without labels
+    (``label`` is -1): clips to learn a dictionary from, to train an interpreter on (it mimics the
+    classifier, so needs none) or to explain. Hidden files are skipped.
+
+    Book: the API reference ("Command line"), whose commands read folders with it.
+
+    Parameters
+    ----------
+    root : path
+    sample_rate : int, optional
+        Resample every clip to this rate (default: the first file's; a folder of mixed rates needs it).
+    duration : float, optional
+        Zero-pad or crop every clip to this many seconds.
+    """
+
+    def __init__(self, root: str | os.PathLike, sample_rate: int | None = None, duration: float | None = None):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise NotADirectoryError(f"{self.root} is not a folder: give the folder that holds the audio files")
+        files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(self.root).parts))
+        if not files:
+            raise ValueError(f"no audio in {self.root}: expected {', '.join(AUDIO_EXTENSIONS)} files (sub-folders are searched too)")
+        if duration is not None and not duration > 0:
+            raise ValueError(f"duration is in seconds and must be above 0, got {duration}")
+        super().__init__(files, [-1] * len(files), sample_rate, duration)
+        if sample_rate is None:
+            self._check_one_rate()

@@ -607,18 +607,24 @@ class FrameBlocks:
         Largest number of frames in one block.
     cache : bool
         Keep the blocks in memory after the first pass.
+    progress : bool
+        Show a progress bar over the clips while they are read (on the first pass only when cached).
     """
 
-    def __init__(self, dataset, spectrogram, block_frames: int = 8192, cache: bool = True):
+    def __init__(self, dataset, spectrogram, block_frames: int = 8192, cache: bool = True, progress: bool = False):
         if block_frames < 1:
             raise ValueError(f"block_frames must be positive, got {block_frames}")
         self.dataset, self.spectrogram = dataset, spectrogram
         self.block_frames, self.cache = int(block_frames), cache
+        self.progress = progress
         self._blocks: list[Tensor] | None = None
 
     def _generate(self) -> Iterator[Tensor]:
         pending, count = [], 0
+        bar = tqdm(total=len(self.dataset), desc="spectrograms", unit="clip", leave=False,
+                   disable=not self.progress or not distributed.is_main())
         for i in range(len(self.dataset)):
+            bar.update()
             example = self.dataset[i]
             rate = getattr(example, "sample_rate", self.spectrogram.sample_rate)
             if rate != self.spectrogram.sample_rate:
@@ -635,6 +641,7 @@ class FrameBlocks:
                 if count == self.block_frames:
                     yield torch.cat(pending, dim=1)
                     pending, count = [], 0
+        bar.close()
         if pending:
             yield torch.cat(pending, dim=1)
 

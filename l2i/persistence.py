@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointError", "atomic_path", "load_model", "save_model", "save_torch"]
+__all__ = ["CheckpointError", "atomic_path", "load_model", "read_format", "save_model", "save_torch"]
 
 
 class CheckpointError(ValueError):
@@ -116,6 +116,21 @@ def save_model(path: str | os.PathLike, kind: str, version: int, config: dict, s
         "history": history or {},
     }
     return save_torch(payload, path)
+
+
+def read_format(path: str | os.PathLike) -> str:
+    """Which l2i model a file holds (``"l2i.interpreter"``, ``"l2i.lmac"``, ``"l2i.nmf"``, ...)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no l2i model file at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path} is not a readable l2i model ({type(err).__name__}: {err}); "
+                              "it may be truncated or damaged: save it again") from err
+    if not isinstance(payload, dict) or not isinstance(payload.get("format"), str):
+        raise CheckpointError(f"{path} is not an l2i model file (it holds {type(payload).__name__})")
+    return payload["format"]
 
 
 def load_model(path: str | os.PathLike, kind: str, version: int, what: str, map_location="cpu") -> dict:

@@ -117,3 +117,20 @@ def test_interpretation_benchmark_runs_slime_on_a_subset_and_pairs_it_there(tmp_
     assert record["methods"][f"{headline} (first 2)"]["n"] == 2 and record["slime_n"] == 2
     assert record["paired"][headline]["SLIME (first 2)"]["FF"]["n"] == 2
     assert record["paired"][headline]["Saliency"]["FF"]["n"] == 4
+
+
+def test_distributed_benchmark_runs_one_and_two_processes_side_by_side(tmp_path):
+    env = {**__import__("os").environ, "L2I_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "distributed.py"), "--json", "--epochs", "2", "--n-per-class", "4",
+         "--nmf-iter", "5", "--threads", "2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    one, two = report["runs"]
+    assert (one["processes"], two["processes"]) == (1, 2) and (one["threads_per_process"], two["threads_per_process"]) == (2, 1)
+    assert one["W_max_abs_difference"] == 0 and two["W_max_abs_difference"] < 1e-4  # the sharded fit is the same fit
+    assert abs(one["nmf_loss"] - two["nmf_loss"]) < 1e-4 * one["nmf_loss"]
+    for run in (one, two):
+        assert run["epoch_seconds"] > 0 and 0 <= run["val_fidelity"] <= 1 and 0 <= run["best_epoch"] < 2
