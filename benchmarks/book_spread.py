@@ -85,9 +85,10 @@ def chapters(names: list[str] | None = None) -> list[Path]:
     return [p for p in found if not names or any(p.name.startswith(n) for n in names)]
 
 
-def execute(path: Path, env: dict, first_cell: str) -> float:
+def execute(path: Path, env: dict, first_cell: str, write: bool = False) -> float:
     """Run the notebook at ``path`` in a fresh kernel with ``env`` and ``first_cell`` run first;
-    the seconds it took. A failing cell raises."""
+    the seconds it took. A failing cell raises. ``write``: save the executed notebook over ``path``,
+    without ``first_cell`` (the committed outputs)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -98,20 +99,25 @@ def execute(path: Path, env: dict, first_cell: str) -> float:
     try:
         start = time.perf_counter()
         NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}).execute()
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if write:
+            del nb.cells[1]
+            nbformat.write(nb, path)
+        return seconds
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
-def run(seed: int, arithmetic: str, broken: bool, cache: Path, out: Path, names: list[str] | None) -> None:
+def run(seed: int, arithmetic: str, broken: bool, cache: Path, out: Path, names: list[str] | None,
+        write: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         figures = Path(tmp) / "figures.jsonl"
         env = {"L2I_CACHE": str(cache), "L2I_BOOK_FIGURES": str(figures), "L2I_BOOK_CHECKS": "record",
                **ARITHMETIC[arithmetic]}
         cell = SEED_CELL.format(seed=seed) + (BROKEN_CELL if broken else "")
         for path in chapters(names):
-            seconds = execute(path, env, cell)
+            seconds = execute(path, env, cell, write=write and seed == 0 and not broken)
             rows = [json.loads(line) for line in figures.read_text().splitlines()] if figures.exists() else []
             figures.unlink(missing_ok=True)
             with out.open("a", encoding="utf-8") as f:
@@ -161,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chapters", nargs="*", help="chapter prefixes (e.g. 04 06); default: all executed")
     parser.add_argument("--cache", type=Path, help="artifact cache (default: $L2I_CACHE/book_spread-<arithmetic>)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "book_spread.jsonl")
+    parser.add_argument("--write", action="store_true", help="save seed 0's executed chapters in book/ (the committed outputs)")
     parser.add_argument("--summary", type=Path, metavar="JSONL", help="print the markdown summary of a results file and stop")
     args = parser.parse_args(argv)
     if args.summary:
@@ -176,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
             run(0, args.arithmetic, True, copy, args.out, args.chapters)
         return
     for seed in args.seeds:
-        run(seed, args.arithmetic, False, cache, args.out, args.chapters)
+        run(seed, args.arithmetic, False, cache, args.out, args.chapters, write=args.write)
 
 
 if __name__ == "__main__":

@@ -343,7 +343,14 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--n-fft", type=int, default=1024, help="STFT size (default 1024)")
         p.add_argument("--hop-length", type=int, default=None, help="STFT hop (default n_fft / 4)")
 
-    def common(p, output_help):
+    def classifier_option(p):
+        p.add_argument("--classifier", required=True, help="package.module:factory (or file.py:factory) returning the "
+                       "trained classifier")
+
+    def common(p, folder_help, output_help, classifier=True):
+        p.add_argument("folder", help=folder_help)
+        if classifier:
+            classifier_option(p)
         p.add_argument("-o", "--output", required=True, help=output_help)
         p.add_argument("--force", action="store_true", help="replace an existing output")
         p.add_argument("--duration", type=float, help="pad or cut every clip to this many seconds")
@@ -352,8 +359,8 @@ def parser() -> argparse.ArgumentParser:
     d = commands.add_parser("dictionary", help="learn an NMF dictionary from a folder of audio",
                             description="Learn the dictionary W by NMF from every audio file under FOLDER (log1p "
                             "magnitude spectrograms). Under torchrun each rank reads its share of the files.")
-    d.add_argument("folder", help="folder of .wav/.flac/.ogg files (sub-folders searched too)")
-    common(d, "the dictionary file to write (e.g. dictionary.pt)")
+    common(d, "folder of .wav/.flac/.ogg files (sub-folders searched too)", "the dictionary file to write (e.g. "
+           "dictionary.pt)", classifier=False)
     spectrogram_options(d)
     d.add_argument("--components", type=int, default=64, help="K, patterns in the dictionary (default 64)")
     d.add_argument("--iterations", type=int, default=200, help="multiplicative updates (default 200)")
@@ -365,7 +372,7 @@ def parser() -> argparse.ArgumentParser:
     la = commands.add_parser("layers", help="list a classifier's layers and how l2i would read them",
                              description="Dry-run the classifier and list every sub-module with its output shape "
                              "and layout: the names to give `l2i train --layers`.")
-    la.add_argument("--classifier", required=True, help="package.module:factory returning the trained classifier")
+    classifier_option(la)
     la.add_argument("--sample-rate", type=int, help="the classifier's rate (default: its sample_rate attribute)")
     la.add_argument("--seconds", type=float, default=1.0, help="length of the dry runs' clips (default 1)")
     la.set_defaults(run=_layers)
@@ -374,10 +381,8 @@ def parser() -> argparse.ArgumentParser:
                             description="Train an interpreter of CLASSIFIER on the clips under FOLDER: it mimics the "
                             "classifier's decisions, so the clips need no labels. Under torchrun every rank trains "
                             "one model together (DistributedDataParallel).")
-    t.add_argument("folder", help="training clips (.wav/.flac/.ogg, sub-folders searched too)")
-    common(t, "the interpreter file to write (e.g. interpreter.pt)")
-    t.add_argument("--classifier", required=True, help="package.module:factory (or file.py:factory) returning the "
-                   "trained classifier")
+    common(t, "training clips (.wav/.flac/.ogg, sub-folders searched too)", "the interpreter file to write (e.g. "
+           "interpreter.pt)")
     t.add_argument("--layers", nargs="+", required=True, metavar="LAYER", help="hidden layers to read (see `l2i "
                    "layers`); name, name:time=N, name:pooled or name:select=K")
     t.add_argument("--dictionary", help="the NMF dictionary (`l2i dictionary`); needed by L2I")
@@ -399,9 +404,8 @@ def parser() -> argparse.ArgumentParser:
                             description="Explain the classifier's decision on every clip under FOLDER: per clip a "
                             "folder of WAV files (input, interpretation, residual, its most relevant components) "
                             "and one index.html that plays them.")
-    e.add_argument("folder", help="clips to explain (.wav/.flac/.ogg, sub-folders searched too)")
-    common(e, "the folder to write (WAV files and index.html)")
-    e.add_argument("--classifier", required=True, help="package.module:factory returning the trained classifier")
+    common(e, "clips to explain (.wav/.flac/.ogg, sub-folders searched too)", "the folder to write (WAV files and "
+           "index.html)")
     e.add_argument("--interpreter", required=True, help="the file `l2i train` wrote")
     e.add_argument("--target", help="class to explain, a number or a name (default: each clip's decision)")
     e.add_argument("--threshold", type=float, default=0.2, help="relevance above which components are kept (0.2)")

@@ -586,25 +586,33 @@ class ESC50(_FileDataset):
         )
 
 
-class AudioFolder(_FileDataset):
-    """Your own recordings, one folder per class: ``root/<class name>/<clip>.wav``.
-
-    Classes are the sub-folders holding audio, sorted by name. Book: chapter "Your own classifier".
-
-    Parameters
-    ----------
-    root : path
-    sample_rate : int, optional
-        Resample every clip to this rate (default: the first file's rate; a folder of mixed rates
-        needs this).
-    duration : float, optional
-        Zero-pad or crop every clip to this many seconds.
-    """
+class _FolderDataset(_FileDataset):
+    """The audio files a subclass finds under one folder (``_find``), at one rate unless resampled;
+    parameters as :class:`AudioFiles`."""
 
     def __init__(self, root: str | os.PathLike, sample_rate: int | None = None, duration: float | None = None):
         self.root = Path(root)
         if not self.root.is_dir():
-            raise ValueError(f"{self.root} is not a folder")
+            raise NotADirectoryError(f"{self.root} is not a folder: give the folder that holds the audio files")
+        if duration is not None and not duration > 0:
+            raise ValueError(f"duration is in seconds and must be above 0, got {duration}")
+        files, labels = self._find()
+        super().__init__(files, labels, sample_rate, duration)
+        if sample_rate is None:
+            self._check_one_rate()
+
+    def _find(self) -> tuple[list[Path], list[int]]:
+        raise NotImplementedError
+
+
+class AudioFolder(_FolderDataset):
+    """Your own recordings, one folder per class: ``root/<class name>/<clip>.wav``.
+
+    Classes are the sub-folders holding audio, sorted by name; parameters as :class:`AudioFiles`.
+    Book: chapter "Your own classifier".
+    """
+
+    def _find(self) -> tuple[list[Path], list[int]]:
         classes, files, labels = [], [], []
         for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
             clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
@@ -618,12 +626,10 @@ class AudioFolder(_FileDataset):
                 f"{', '.join(AUDIO_EXTENSIONS)} files"
             )
         self.classes = tuple(classes)
-        super().__init__(files, labels, sample_rate, duration)
-        if sample_rate is None:
-            self._check_one_rate()
+        return files, labels
 
 
-class AudioFiles(_FileDataset):
+class AudioFiles(_FolderDataset):
     """Every audio file under a folder, its sub-folders too, sorted by path, without labels
     (``label`` is -1): clips to learn a dictionary from, to train an interpreter on (it mimics the
     classifier, so needs none) or to explain. Hidden files are skipped.
@@ -639,16 +645,9 @@ class AudioFiles(_FileDataset):
         Zero-pad or crop every clip to this many seconds.
     """
 
-    def __init__(self, root: str | os.PathLike, sample_rate: int | None = None, duration: float | None = None):
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise NotADirectoryError(f"{self.root} is not a folder: give the folder that holds the audio files")
+    def _find(self) -> tuple[list[Path], list[int]]:
         files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
                        and not any(part.startswith(".") for part in p.relative_to(self.root).parts))
         if not files:
             raise ValueError(f"no audio in {self.root}: expected {', '.join(AUDIO_EXTENSIONS)} files (sub-folders are searched too)")
-        if duration is not None and not duration > 0:
-            raise ValueError(f"duration is in seconds and must be above 0, got {duration}")
-        super().__init__(files, [-1] * len(files), sample_rate, duration)
-        if sample_rate is None:
-            self._check_one_rate()
+        return files, [-1] * len(files)
