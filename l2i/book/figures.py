@@ -23,7 +23,7 @@ import os
 
 from .expected import EXPECTED, Expected
 
-__all__ = ["EXPECTED", "Expected", "FigureOutOfRange", "check", "describe_differences", "glue"]
+__all__ = ["EXPECTED", "Expected", "FigureOutOfRange", "check", "describe_differences", "glue", "spread"]
 
 
 class FigureOutOfRange(AssertionError):
@@ -70,6 +70,24 @@ def _record(name: str, value: float, inside: bool) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"name": name, "value": value, "inside": inside}) + "\n")
+
+
+def spread(name: str, path: str | os.PathLike) -> str:
+    """``"0.802 to 0.826 over 4 runs (seeds 0, 1, 2; two arithmetics)"``: what the recorded runs of
+    ``benchmarks/book_spread.py`` in the JSON-lines file at ``path`` gave for the figure ``name``
+    (a broken interpreter's run left out), for the text to quote next to its own run's figure."""
+    from pathlib import Path
+
+    path = Path(path)
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    values = [r for r in rows if r["name"] == name and not r["broken"]]
+    if not values:
+        return f"not recorded yet (run benchmarks/book_spread.py, which writes {path.name})"
+    low, high = min(r["value"] for r in values), max(r["value"] for r in values)
+    seeds = sorted({r["seed"] for r in values})
+    arithmetics = {r["arithmetic"] for r in values}
+    return (f"{low:.3f} to {high:.3f} over {len(values)} runs (seed{'s' if len(seeds) > 1 else ''} "
+            f"{', '.join(map(str, seeds))}; {'two arithmetics' if len(arithmetics) > 1 else 'one arithmetic'})")
 
 
 def describe_differences(differences: dict, method: str) -> str:
