@@ -159,6 +159,39 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The margin added on each side of the recorded runs' range: the larger of that range and a floor
+# per kind of figure, so that a few runs do not make a range tighter than another machine needs.
+FLOORS = {"SI_SDRi": 2.0, "AD": 8.0, "components": 4.0}
+SHARE_FLOOR = 0.08
+
+
+def ranges(rows: list[dict]) -> str:
+    """The source of ``EXPECTED`` (``l2i/book/expected.py``) from the recorded runs: per figure, the
+    runs' range widened on each side by the larger of its width and the floor of its kind, clipped to
+    the figure's natural bounds; each figure's description kept from the current ``EXPECTED``."""
+    sys.path.insert(0, str(ROOT))
+    from l2i.book.expected import EXPECTED
+
+    values, chapter = defaultdict(list), {}
+    for r in rows:
+        if not r["broken"]:
+            values[r["name"]].append(r["value"])
+            chapter.setdefault(r["name"], r["chapter"])
+    lines, last = [], None
+    for name in sorted(values, key=lambda n: (chapter[n], list(EXPECTED).index(n) if n in EXPECTED else 0)):
+        if chapter[name] != last:
+            lines.append(f"    # {chapter[name]}")
+            last = chapter[name]
+        low, high = min(values[name]), max(values[name])
+        kind = next((k for k in FLOORS if name.endswith(k) or k in name), None)
+        margin = max(high - low, FLOORS[kind] if kind else SHARE_FLOOR)
+        bounds = {"SI_SDRi": (-60.0, 60.0), "AD": (0.0, 100.0), "components": (0.0, 1e6)}.get(kind, (-1.0, 1.0) if name.endswith(("FF", "following")) else (0.0, 1.0))
+        lo, hi = max(bounds[0], low - margin), min(bounds[1], high + margin)
+        what = EXPECTED[name].what if name in EXPECTED else name
+        lines.append(f"    {name!r}: Expected({lo:.3g}, {hi:.3g}, {what!r}),")
+    return "EXPECTED: dict[str, Expected] = {\n" + "\n".join(lines) + "\n}\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -169,7 +202,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "book_spread.jsonl")
     parser.add_argument("--write", action="store_true", help="save seed 0's executed chapters in book/ (the committed outputs)")
     parser.add_argument("--summary", type=Path, metavar="JSONL", help="print the markdown summary of a results file and stop")
+    parser.add_argument("--ranges", type=Path, metavar="JSONL", help="print the EXPECTED ranges a results file gives and stop")
     args = parser.parse_args(argv)
+    if args.ranges:
+        print(ranges([json.loads(line) for line in args.ranges.read_text().splitlines() if line.strip()]), end="")
+        return
     if args.summary:
         print(summary([json.loads(line) for line in args.summary.read_text().splitlines() if line.strip()]), end="")
         return

@@ -50,3 +50,15 @@ def test_describe_differences_says_ahead_behind_and_level():
     assert describe_differences(differences, "L2I") == \
         "L2I is in FF, ahead of SLIME, behind L-MAC, not told apart from Saliency."
     assert describe_differences({}, "L2I") == "L2I has no paired differences."
+
+
+def test_a_claim_that_does_not_hold_is_refused_or_only_warned_about_when_recording(monkeypatch):
+    from l2i.book.figures import claim
+
+    monkeypatch.delenv("L2I_BOOK_CHECKS", raising=False)
+    claim(True, "holds")
+    with pytest.raises(FigureOutOfRange, match="the interpreter follows f: not so"):
+        claim(False, "the interpreter follows f")
+    monkeypatch.setenv("L2I_BOOK_CHECKS", "record")
+    with pytest.warns(UserWarning, match="not so"):
+        claim(False, "the interpreter follows f")

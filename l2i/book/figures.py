@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 
 from .expected import EXPECTED, Expected
 
-__all__ = ["EXPECTED", "Expected", "FigureOutOfRange", "check", "describe_differences", "glue", "spread"]
+__all__ = ["EXPECTED", "Expected", "FigureOutOfRange", "check", "claim", "describe_differences", "glue", "spread"]
 
 
 class FigureOutOfRange(AssertionError):
@@ -63,6 +64,19 @@ def check(name: str, value) -> None:
             "chapter describes. Retrain from an empty cache (L2I_CACHE) and, if it persists, report it."
         )
     glue(name, value)
+
+
+def claim(holds: bool, what: str) -> None:
+    """A chapter's claim about its trained models that no single range states (e.g. the interpreter
+    follows the classifier best where the classifier is sure): :class:`FigureOutOfRange` when it
+    does not hold; with ``L2I_BOOK_CHECKS=record`` a warning, and the chapter goes on."""
+    if holds:
+        return
+    message = f"{what}: not so for the model trained here"
+    if os.environ.get("L2I_BOOK_CHECKS") == "record":
+        warnings.warn(message, stacklevel=2)
+        return
+    raise FigureOutOfRange(f"{message}. Retrain from an empty cache (L2I_CACHE) and, if it persists, report it.")
 
 
 def _record(name: str, value: float, inside: bool) -> None:
