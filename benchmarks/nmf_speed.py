@@ -9,10 +9,22 @@ scikit-learn computes in the dtype it is given: float64 for this array. It is al
 copy (``sklearn_float32_s``), so that the dtype's share of the ratio is visible. l2i computes in
 float32 on every device. Losses are all measured the same way, in float64 against the float64 data.
 
+``--to-loss``: time to a given loss instead, which is what a user waits for. For each shape (the
+one above; the book's scenes, 129 x 100,800 frames, K = 32; ESC-50's, 513 x 516,096, K = 100) and
+each target loss (the loss scikit-learn's coordinate descent reaches at its default tolerance, and
+the loss of 200 of l2i's multiplicative updates), every method starts from the same factors: l2i's
+HALS and MU, scikit-learn's ``cd`` and ``mu`` on float32 and float64, torchnmf. A method's time to
+a target is the wall time of a run with the fewest iterations that reaches it (found by doubling,
+then bisection to 2%), the fastest of ``--repeats`` such runs, interleaved across the methods;
+every loss is measured the same way, in float64 against the float64 data. Also one KL case
+(beta = 1, where only multiplicative updates apply) at the first shape.
+
 Usage::
 
     python benchmarks/nmf_speed.py --json            # one JSON object on stdout
     python benchmarks/nmf_speed.py --device cuda     # on a GPU
+    python benchmarks/nmf_speed.py --to-loss --json > benchmarks/results/nmf_time_to_loss_cpu.json
+    python benchmarks/nmf_speed.py --to-loss --shapes speed book esc50 --device cuda --json
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 
 import numpy as np
@@ -41,27 +54,27 @@ def make_data(n_freq: int, n_frames: int, n_components: int, seed: int):
     return X, W0, H0
 
 
-def run_l2i(X, W0, H0, n_iter, device):
+def run_l2i(X, W0, H0, n_iter, device, solver="mu", beta=2):
     t = time.perf_counter()
-    model = NMF(W0.shape[1], n_iter=n_iter, normalize=False, device=device, progress=False)
+    model = NMF(W0.shape[1], beta=beta, n_iter=n_iter, normalize=False, device=device, progress=False, solver=solver)
     H = model.fit_transform(torch.from_numpy(X), W=torch.from_numpy(W0), H=torch.from_numpy(H0))
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - t, model.W.double().cpu() @ H.double().cpu()
 
 
-def run_sklearn(X, W0, H0, n_iter, dtype):
+def run_sklearn(X, W0, H0, n_iter, dtype, solver="mu", beta=2, tol=0.0):
     from sklearn.decomposition import NMF as SkNMF
 
     Xd, Wd, Hd = X.astype(dtype), W0.astype(dtype), H0.astype(dtype)
     t = time.perf_counter()
-    model = SkNMF(W0.shape[1], init="custom", solver="mu", beta_loss="frobenius", max_iter=n_iter, tol=0)
+    model = SkNMF(W0.shape[1], init="custom", solver=solver, beta_loss=beta, max_iter=n_iter, tol=tol)
     W = model.fit_transform(Xd, W=Wd, H=Hd)
     elapsed = time.perf_counter() - t
     return elapsed, torch.from_numpy(W.astype(np.float64) @ model.components_.astype(np.float64))
 
 
-def run_torchnmf(X, W0, H0, n_iter, device):
+def run_torchnmf(X, W0, H0, n_iter, device, beta=2):
     """torchnmf's MU fit, when the package is installed (it is optional)."""
     from torchnmf.nmf import NMF as TNMF
 
@@ -69,12 +82,94 @@ def run_torchnmf(X, W0, H0, n_iter, device):
     # torchnmf factorises V ~= H W^T with H (rows, K) and W (cols, K).
     model = TNMF(W=torch.from_numpy(H0.T.copy()).float(), H=torch.from_numpy(W0).float()).to(device)
     t = time.perf_counter()
-    model.fit(Xt, beta=2, max_iter=n_iter, tol=0, verbose=False)
+    model.fit(Xt, beta=beta, max_iter=n_iter, tol=0, verbose=False)
     if device.type == "cuda":
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - t
     with torch.no_grad():
         return elapsed, model().double().cpu()
+
+
+SHAPES = {"speed": (513, 20000, 64), "book": (129, 100800, 32), "esc50": (513, 516096, 100)}
+
+
+def first_reaching(run, loss_of, target: float, n_max: int, max_seconds: float):
+    """The fewest iterations whose run reaches ``target`` (doubling, then bisection to 2%), and the
+    (iterations, seconds, loss) of every run tried: the loss-against-time curve."""
+    curve, n, hi = [], 1, None
+    while n <= n_max:
+        seconds, V = run(n)
+        curve.append((n, round(seconds, 4), loss_of(V)))
+        if curve[-1][2] <= target:
+            hi = n
+            break
+        if seconds > max_seconds:
+            break
+        n *= 2
+    if hi is None:
+        return None, curve
+    lo = hi // 2 if hi > 1 else 0
+    while hi - lo > max(1, hi // 50):
+        mid = (lo + hi) // 2
+        seconds, V = run(mid)
+        curve.append((mid, round(seconds, 4), loss_of(V)))
+        lo, hi = (lo, mid) if curve[-1][2] <= target else (mid, hi)
+    return hi, sorted(curve)
+
+
+def time_to_loss(args, device) -> dict:
+    """Every method's time to each target loss, per shape (see the module's docstring)."""
+    cases = [(name, 2) for name in args.shapes] + ([("speed", 1)] if "speed" in args.shapes else [])
+    out = {"device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+           "cpu_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+           "repeats": args.repeats, "cases": []}
+    for shape, beta in cases:
+        F, T, K = SHAPES[shape]
+        X, W0, H0 = make_data(F, T, K, args.seed)
+        Xt = torch.from_numpy(X)
+
+        def loss_of(V):
+            return float(beta_divergence(Xt, V, beta))
+
+        methods = {"l2i_mu": lambda n: run_l2i(X, W0, H0, n, device, "mu", beta)}
+        if beta == 2:
+            methods["l2i_hals"] = lambda n: run_l2i(X, W0, H0, n, device, "hals", beta)
+            methods["sklearn_cd_float32"] = lambda n: run_sklearn(X, W0, H0, n, np.float32, "cd", beta)
+            methods["sklearn_cd_float64"] = lambda n: run_sklearn(X, W0, H0, n, np.float64, "cd", beta)
+        methods["sklearn_mu_float32"] = lambda n: run_sklearn(X, W0, H0, n, np.float32, "mu", beta)
+        methods["sklearn_mu_float64"] = lambda n: run_sklearn(X, W0, H0, n, np.float64, "mu", beta)
+        try:
+            import torchnmf  # noqa: F401
+
+            methods["torchnmf"] = lambda n: run_torchnmf(X, W0, H0, n, device, beta)
+        except ImportError:
+            pass
+        targets = {"l2i_mu_200": loss_of(methods["l2i_mu"](200)[1])}
+        if beta == 2:  # scikit-learn's default: cd, tol 1e-4, at most 200 iterations
+            seconds, V = run_sklearn(X, W0, H0, 200, np.float64, "cd", beta, tol=1e-4)
+            targets = {"sklearn_cd_default": loss_of(V), **targets}
+        for target_name, target in targets.items():
+            case = {"shape": [F, T], "n_components": K, "beta": beta, "target": target_name,
+                    "target_loss": round(target, 4), "methods": {}}
+            found = {}
+            for name, run in methods.items():
+                found[name], curve = first_reaching(run, loss_of, target, args.max_iter, args.max_seconds)
+                case["methods"][name] = {"iterations": found[name], "curve": curve, "all_s": []}
+            for _ in range(args.repeats):  # interleaved: a disturbance hits every method alike
+                for name, run in methods.items():
+                    if found[name] is not None:
+                        case["methods"][name]["all_s"].append(round(run(found[name])[0], 4))
+            for name, m in case["methods"].items():
+                m["seconds"] = min(m["all_s"]) if m["all_s"] else None
+            peers = {n: m["seconds"] for n, m in case["methods"].items() if not n.startswith("l2i") and m["seconds"]}
+            best = min(peers, key=peers.get) if peers else None
+            l2i = min((m["seconds"] for n, m in case["methods"].items() if n.startswith("l2i") and m["seconds"]), default=None)
+            case["fastest_peer"] = best
+            case["l2i_speedup_vs_fastest_peer"] = round(peers[best] / l2i, 3) if best and l2i else None
+            out["cases"].append(case)
+            print(f"{shape} beta={beta} target {target_name}: " + ", ".join(
+                f"{n} {m['seconds']} s ({m['iterations']} it)" for n, m in case["methods"].items()), file=sys.stderr, flush=True)
+    return out
 
 
 def main() -> None:
@@ -87,9 +182,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--to-loss", action="store_true", help="time to a target loss (see above)")
+    parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=["speed", "book"])
+    parser.add_argument("--max-iter", type=int, default=4096, help="--to-loss: give up on a method beyond this")
+    parser.add_argument("--max-seconds", type=float, default=120.0, help="--to-loss: or after a run this long")
     args = parser.parse_args()
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.to_loss:
+        result = time_to_loss(args, device)
+        print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+        return
     X, W0, H0 = make_data(args.freq, args.frames, args.components, args.seed)
     Xt = torch.from_numpy(X)
     peers = {

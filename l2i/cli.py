@@ -107,7 +107,7 @@ def _dictionary(args) -> None:
     clips = AudioFiles(args.folder, args.sample_rate, args.duration)
     spectrogram = Spectrogram(clips.sample_rate, args.n_fft, args.hop_length)
     nmf = NMF(args.components, beta=args.beta, sparsity=args.sparsity, n_iter=args.iterations, seed=args.seed,
-              device=args.device)
+              device=args.device, solver=args.solver)
     distributed.setup()
     part = distributed.shard(len(clips))  # the whole in a single process
     _say(f"{len(clips)} clips at {clips.sample_rate} Hz"
@@ -366,6 +366,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--iterations", type=int, default=200, help="multiplicative updates (default 200)")
     d.add_argument("--beta", default="frobenius", help="frobenius, kullback-leibler, itakura-saito or a number")
     d.add_argument("--sparsity", type=float, default=0.0, help="L1 weight on the activations (default 0)")
+    d.add_argument("--solver", choices=("mu", "hals"), default="mu", help="multiplicative updates (default) or "
+                   "HALS (Frobenius only: a given loss in fewer iterations)")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(run=_dictionary)
 

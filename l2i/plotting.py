@@ -17,6 +17,7 @@ __all__ = [
     "spectrogram_grid",
     "plot_atoms",
     "plot_loss",
+    "plot_loss_against_time",
     "plot_training",
     "plot_confusion",
     "plot_interpreter_training",
@@ -99,6 +100,19 @@ def plot_loss(history, ax=None, label: str | None = None, title: str = "NMF obje
     ax.grid(alpha=0.3)
     if label:
         ax.legend()
+    return ax
+
+
+def plot_loss_against_time(curves: dict, ax=None, title: str = "NMF: loss against time on this machine"):
+    """Loss against seconds, one line per solver, from :func:`l2i.nmf.compare_solvers`."""
+    ax = ax or plt.gca()
+    for name, curve in curves.items():
+        ax.semilogy(curve["seconds"], curve["loss"], marker="." if len(curve["loss"]) < 12 else None, label=name)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("0.5 ||X - WH||²")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
     return ax
 
 

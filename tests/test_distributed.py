@@ -43,15 +43,20 @@ def _tiny():
     return train, val, nmf, MelCNN(8, width=4).eval()
 
 
+SOLVERS = ((2.0, "mu"), (1.0, "mu"), (2.0, "hals"))
+
+
 def _nmf_worker(rank, world, port, X, out):
     _join(rank, world, port)
     from l2i import distributed
     from l2i.nmf import NMF
 
     part = distributed.shard(X.shape[1])
-    for beta in (2.0, 1.0):  # Frobenius (the book's) and KL, whose W updates reduce other products
-        nmf = NMF(6, beta=beta, n_iter=40, seed=3, sparsity=0.01, progress=False).fit(X[:, part.start:part.stop], sharded=True)
-        nmf.save(out / f"{beta}.pt")  # rank 0 writes, the other skips
+    # Frobenius (the book's), KL, whose W updates reduce other products, and HALS
+    for beta, solver in SOLVERS:
+        nmf = NMF(6, beta=beta, n_iter=40, seed=3, sparsity=0.01, progress=False, solver=solver).fit(
+            X[:, part.start:part.stop], sharded=True)
+        nmf.save(out / f"{beta}{solver}.pt")  # rank 0 writes, the other skips
 
 
 def test_sharded_nmf_fits_the_single_process_dictionary(tmp_path):
@@ -59,9 +64,9 @@ def test_sharded_nmf_fits_the_single_process_dictionary(tmp_path):
 
     X = torch.rand(30, 257, generator=torch.Generator().manual_seed(0))
     mp.spawn(_nmf_worker, args=(2, _port(), X, tmp_path), nprocs=2)
-    for beta in (2.0, 1.0):
-        one = NMF(6, beta=beta, n_iter=40, seed=3, sparsity=0.01, progress=False).fit(X)
-        two = NMF.load(tmp_path / f"{beta}.pt")
+    for beta, solver in SOLVERS:
+        one = NMF(6, beta=beta, n_iter=40, seed=3, sparsity=0.01, progress=False, solver=solver).fit(X)
+        two = NMF.load(tmp_path / f"{beta}{solver}.pt")
         torch.testing.assert_close(two.W, one.W, atol=1e-5, rtol=1e-4)
         assert abs(two.loss_history[-1] - one.loss_history[-1]) < 1e-4 * one.loss_history[-1]
         assert not torch.equal(one.W, NMF(6, beta=beta, n_iter=40, seed=4, sparsity=0.01, progress=False).fit(X).W)

@@ -228,3 +228,74 @@ def test_same_seed_same_dictionary():
     b = NMF(5, n_iter=5, seed=7, progress=False).fit(X).W
     c = NMF(5, n_iter=5, seed=8, progress=False).fit(X).W
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_hals_with_one_sweep_follows_sklearn_coordinate_descent_exactly():
+    X = spectrogram_like(seed=4)
+    W0, H0 = sklearn_start(X, 6)
+    sk = SkNMF(6, init="custom", solver="cd", max_iter=40, tol=0)
+    W_sk = sk.fit_transform(X, W=W0.copy(), H=H0.copy())
+    model = NMF(6, n_iter=40, normalize=False, solver="hals", sweeps=1, dtype=torch.float64, device="cpu",
+                progress=False)
+    H = model.fit_transform(torch.from_numpy(X), W=torch.from_numpy(W0), H=torch.from_numpy(H0))
+    np.testing.assert_allclose(model.W.numpy(), W_sk, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(H.numpy(), sk.components_, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.05])
+def test_hals_never_increases_the_loss_and_is_ahead_of_mu_at_equal_iterations(sparsity):
+    # Unnormalised: each HALS step is then an exact minimisation, the L1 term included (rescaling
+    # W's columns moves the L1 term, so a normalised fit with sparsity is not monotone, MU's neither).
+    X = torch.from_numpy(spectrogram_like(seed=6) + 0.01)
+    kw = dict(n_iter=60, sparsity=sparsity, normalize=False, dtype=torch.float64, progress=False)
+    hals = NMF(10, solver="hals", **kw).fit(X)
+    mu = NMF(10, **kw).fit(X)
+    history = np.array(hals.loss_history)
+    assert hals.loss_history[0] == mu.loss_history[0]  # the same start
+    assert np.all(np.diff(history) <= 1e-9 * history[:-1])
+    assert hals.loss_history[-1] < mu.loss_history[-1]
+    normalised = NMF(10, n_iter=20, solver="hals", dtype=torch.float64, progress=False).fit(X)
+    torch.testing.assert_close(normalised.W.norm(dim=0), torch.ones(10, dtype=torch.float64))
+
+
+def test_hals_streams_blocks_like_the_in_memory_fit_and_transforms():
+    X = torch.from_numpy(spectrogram_like(n_frames=500)).float()
+    whole = NMF(8, n_iter=30, seed=3, solver="hals", progress=False).fit(X)
+    streamed = NMF(8, n_iter=30, seed=3, solver="hals", progress=False).fit([X[:, :120], X[:, 120:121], X[:, 121:]])
+    torch.testing.assert_close(streamed.W, whole.W, rtol=1e-4, atol=1e-5)
+    H = whole.transform(X, n_iter=50)
+    mu_H = NMF(8, n_iter=30, seed=3, progress=False)
+    mu_H.W = whole.W
+    assert beta_divergence(X, whole.reconstruct(H), 2) <= beta_divergence(X, whole.reconstruct(mu_H.transform(X, n_iter=50)), 2)
+
+
+def test_hals_is_for_the_frobenius_loss_and_saved_with_its_solver(tmp_path):
+    with pytest.raises(ValueError, match="use solver='mu'"):
+        NMF(4, beta="kullback-leibler", solver="hals")
+    with pytest.raises(ValueError, match="solver must be"):
+        NMF(4, solver="cd")
+    with pytest.raises(ValueError, match="sweeps"):
+        NMF(4, solver="hals", sweeps=0)
+    model = NMF(4, n_iter=5, solver="hals", sweeps=2, progress=False).fit(torch.rand(16, 40))
+    loaded = NMF.load(model.save(tmp_path / "d.pt"))
+    assert (loaded.solver, loaded.sweeps) == ("hals", 2)
+    torch.testing.assert_close(loaded.W, model.W)
+
+
+def test_compare_solvers_gives_each_solvers_loss_against_time_from_one_start():
+    from l2i.nmf import compare_solvers
+
+    X = torch.from_numpy(spectrogram_like(n_frames=400)).float()
+    curves = compare_solvers(X, 6, n_iter=30, sklearn_iterations=(5, 30))
+    assert set(curves) == {"l2i MU", "l2i HALS", "scikit-learn cd"}
+    starts = [c["loss"][0] for c in curves.values()]
+    assert max(starts) - min(starts) < 1e-3 * starts[0]  # the same initial factors
+    for name, c in curves.items():
+        assert len(c["seconds"]) == len(c["loss"]) and c["seconds"][0] == 0.0
+    for name in ("l2i MU", "l2i HALS"):  # one run each: its clock only moves on
+        assert all(b >= a for a, b in zip(curves[name]["seconds"], curves[name]["seconds"][1:]))
+    assert len(curves["l2i HALS"]["loss"]) == 31 and len(curves["scikit-learn cd"]["loss"]) == 3
+    assert curves["l2i HALS"]["loss"][-1] < curves["l2i MU"]["loss"][-1]
+    assert curves["scikit-learn cd"]["loss"][2] < curves["scikit-learn cd"]["loss"][1] < starts[0]
+    with pytest.raises(ValueError, match="one \\(freq, frames\\) tensor"):
+        compare_solvers(X[None], 6)
