@@ -33,7 +33,7 @@ from .networks import Psi, Theta
 from .nmf import NMF
 from .persistence import load_model, save_model
 from .reading import Layer, ReadsClassifier, frozen, logits_of
-from .training import History
+from .training import History, finite_gradient
 
 __all__ = ["Interpreter", "hidden_layers", "removal_loss"]
 
@@ -296,7 +296,7 @@ class Interpreter(ReadsClassifier):
             loss = lam_rec * terms["reconstruction"] + w_fid * terms["fidelity_loss"] + lam_spa * terms["sparsity"]
             terms["input_fidelity_loss"] = terms["output_fidelity_loss"] = torch.zeros((), device=x.device)
             if lam_in > 0 or lam_out > 0:
-                audio = self._soft_interpretation(x, X, phase, H, logits, threshold, domain)
+                audio = finite_gradient(self._soft_interpretation(x, X, phase, H, logits, threshold, domain))
                 with frozen(self.classifier):
                     terms["input_fidelity_loss"] = input_fidelity_loss(logits_of(self.classifier(audio)), logits, self.multilabel)
                     if lam_out > 0:

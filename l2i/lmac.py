@@ -35,7 +35,7 @@ from .models import resolve_targets
 from .networks import Psi
 from .persistence import load_model, save_model
 from .reading import Layer, ReadsClassifier, frozen, logits_of
-from .training import History
+from .training import History, finite_gradient
 
 __all__ = ["LMAC"]
 
@@ -96,8 +96,8 @@ class LMAC(ReadsClassifier):
         """The loss and its terms on waveforms ``x`` (and whether ``f(x_in)`` keeps the decision)."""
         X, phase = self.spectrogram.analyze(x)
         M, logits, target = self.mask(x, X=X)
-        audio_in = self.spectrogram.synthesize(apply_mask(X, M, "magnitude"), phase, length=x.shape[-1])
-        audio_out = self.spectrogram.synthesize(apply_mask(X, 1 - M, "magnitude"), phase, length=x.shape[-1])
+        audio_in = finite_gradient(self.spectrogram.synthesize(apply_mask(X, M, "magnitude"), phase, length=x.shape[-1]))
+        audio_out = finite_gradient(self.spectrogram.synthesize(apply_mask(X, 1 - M, "magnitude"), phase, length=x.shape[-1]))
         with frozen(self.classifier):
             out_in = logits_of(self.classifier(audio_in))
             out_out = logits_of(self.classifier(audio_out))

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 
-__all__ = ["History", "check_finite_loss", "default_device", "fit_epochs", "loader", "seeded"]
+__all__ = ["History", "check_finite_loss", "default_device", "finite_gradient", "fit_epochs", "loader", "seeded"]
 
 
 class History:
@@ -77,6 +77,20 @@ class History:
 def model_device(model: nn.Module) -> torch.device:
     """Where ``model``'s first parameter (or buffer) is; the CPU for one with neither."""
     return next((t.device for t in list(model.parameters()) + list(model.buffers())), torch.device("cpu"))
+
+
+def finite_gradient(waveform: Tensor) -> Tensor:
+    """``waveform`` itself, whose gradient will have every NaN or infinite entry set to 0.
+
+    For audio an interpreter renders and passes through the user's classifier: a classifier's
+    gradient can be undefined at some inputs (the gradient of a complex ``abs``, e.g. in a
+    magnitude spectrogram, is NaN at subnormal values with ATen's generic CPU kernels), and one
+    NaN would poison every weight. Zero is the subgradient PyTorch itself takes at ``|z| = 0``;
+    where the gradient is finite nothing changes, to the bit.
+    """
+    if waveform.requires_grad:
+        waveform.register_hook(lambda grad: torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0))
+    return waveform
 
 
 def default_device() -> torch.device:

@@ -356,3 +356,31 @@ def test_fit_stops_with_a_clear_error_when_the_loss_is_not_finite(parts, tmp_pat
     interp = make(f, nmf)
     with pytest.raises(FloatingPointError, match="interpreter's training loss is nan at epoch 1, batch 2"):
         interp.fit(train, val, epochs=2, batch_size=8, lr=float("inf"), progress=False)
+
+
+class _UndefinedGradient(torch.nn.Module):
+    """A classifier whose gradient with respect to its input is NaN everywhere (``sqrt`` at 0,
+    times 0), as a complex ``abs`` is at subnormal values with ATen's generic CPU kernels."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+
+    def forward(self, x):
+        return self.base(x) + 0.0 * torch.sqrt(x * x - x * x).sum(dim=-1, keepdim=True)
+
+
+def test_a_classifier_gradient_that_is_nan_somewhere_does_not_poison_training(parts):
+    from l2i.lmac import LMAC
+
+    train, val, nmf, f = parts
+    f = _UndefinedGradient(f).eval()
+    x = train[0].waveform[None].requires_grad_()
+    f(x).sum().backward()
+    assert torch.isnan(x.grad).all()  # the gradient the fidelity terms would meet
+    interp = Interpreter(f, ["base.block2", "base.block4"], nmf)
+    interp.fit(train, val, epochs=2, batch_size=8, lr=3e-3, lam_in=1.0, lam_out=1.0, progress=False)
+    assert all(torch.isfinite(p).all() for p in interp.parameters())
+    lmac = LMAC(f, ["base.block4"], nmf.spectrogram)
+    lmac.fit(train, val, epochs=1, batch_size=8, progress=False)
+    assert all(torch.isfinite(p).all() for p in lmac.parameters())
