@@ -23,7 +23,7 @@ Usage::
 
     python benchmarks/nmf_speed.py --json            # one JSON object on stdout
     python benchmarks/nmf_speed.py --device cuda     # on a GPU
-    python benchmarks/nmf_speed.py --to-loss --json > benchmarks/results/nmf_time_to_loss_cpu.json
+    python benchmarks/nmf_speed.py --to-loss --json > benchmarks/results/nmf_time_to_loss_cpu.jsonl
     python benchmarks/nmf_speed.py --to-loss --shapes speed book esc50 --device cuda --json
 """
 
