@@ -115,14 +115,16 @@ def _h_update(X: Tensor, W: Tensor, H: Tensor, beta: float, sparsity: float) -> 
     return H.masked_fill_(H < _floor(H.dtype), 0.0)
 
 
-def _hals_sweeps(N: Tensor, G: Tensor, H: Tensor, sparsity: float, sweeps: int, chunk: int = 4096) -> Tensor:
+def _hals_sweeps(N: Tensor, G: Tensor, H: Tensor, sparsity: float, sweeps: int, chunk: int | None = None) -> Tensor:
     """HALS updates of ``H`` with ``W`` fixed, in place: each row ``k`` set to its non-negative
     least-squares optimum given the others, ``sweeps`` times over the rows.
 
     ``N = W^T X`` (..., K, T), ``G = W^T W`` (K, K), ``H`` (..., K, T). Frames are independent
-    problems, so the rows are swept over chunks of frames, each small enough to stay in cache.
+    problems, so the rows are swept over chunks of frames of about 4 MB of ``H`` each: small enough
+    to stay in cache, large enough that the per-row calls do not dominate.
     """
     K = G.shape[0]
+    chunk = chunk or max(4096, 2**20 // K)
     diag = G.diagonal().clamp_min(_MU_FLOOR)
     for start in range(0, H.shape[-1], chunk):
         h, n = H[..., start:start + chunk], N[..., start:start + chunk]
