@@ -8,8 +8,7 @@ not raised):
 
 - ``--seeds 0 1 2``: the book's recipes (``artifacts.SCENES``, ``artifacts.DIGITS``,
   ``artifacts.ESC10``) from each seed, data, dictionary, classifier and interpreter alike (a first
-  cell sets the seed before the chapter's own cells run); chapter 8's models, seeded in the
-  chapter itself, stay at seed 0;
+  cell sets the seed before the chapter's own cells run);
 - ``--arithmetic default``: the same under ``ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE``
   (ATen's generic kernels and MKL's compatible branch: the last bits of another machine);
 - ``--broken``: seed 0 with every interpreter's Psi and Theta re-initialised after training or
