@@ -19,6 +19,7 @@ In a single process nothing here does anything: the calls are exactly as they we
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 
@@ -60,7 +61,15 @@ def setup(backend: str | None = None, timeout_s: float = 300.0) -> bool:
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    # Leave the group at exit: a process that ends with the backend's threads still running is
+    # aborted ("terminate called without an active exception"), which fails the whole launch.
+    atexit.register(_leave)
     return True
+
+
+def _leave() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def all_reduce(tensor: Tensor) -> Tensor:

@@ -40,9 +40,10 @@ __all__ = [
 # downloads is counted with training: how an archive is unpacked decides which files are read.
 _TRAINING_MODULES = (
     "__init__", "audio", "datasets", "downloads", "explanation", "interpreter", "lmac", "losses", "models",
-    "networks", "nmf", "persistence", "reading", "scenes", "training", "book/artifacts", "book/recipes",
+    "networks", "nmf", "persistence", "reading", "scenes", "training", "book/artifacts", "book/recipes", "distributed",
 )
-_MEASUREMENT_MODULES = ("baselines", "explainers", "metrics", "plotting", "widgets", "book/__init__", "book/expected", "book/figures")
+_MEASUREMENT_MODULES = ("baselines", "explainers", "metrics", "plotting", "widgets", "book/__init__", "book/expected", "book/figures",
+                        "cli", "__main__")
 
 
 def _code_version() -> str:
