@@ -7,12 +7,27 @@
 * an empty ``default_mode`` makes pydata-sphinx-theme log "Got invalid theme mode": light is the
   default (the reader's own choice, kept in localStorage, still wins);
 * the ipywidgets HTML manager calls MathJax 2's ``MathJax.Hub.Queue`` and the book loads MathJax 3:
-  ``_static/mathjax2_shim.js``, loaded before the manager, bridges the two.
+  ``_static/mathjax2_shim.js``, loaded before the manager, bridges the two;
+* jupyter-book 1 adds every ``.js`` file under ``_static`` to every page, so MathJax's own
+  components (``core.js``, ``startup.js``, ...), which it loads on demand, ran a second time
+  ("Cannot set property Package", "State CONTEXT_MENU already exists"): the vendored MathJax
+  folder is taken out of that list, and MathJax is loaded once, from ``mathjax_path``.
 """
+
+_VENDORED_MATHJAX = "vendor/mathjax/"
 
 
 def _light_by_default(app, config):
     config.html_context.setdefault("default_mode", "light")
+
+
+def _mathjax_once(app, config):
+    def vendored(entry):
+        name = entry[0] if isinstance(entry, (tuple, list)) else entry
+        return str(name).startswith(_VENDORED_MATHJAX)
+
+    config.html_js_files[:] = [js for js in config.html_js_files if not vendored(js)]
+    config.html_css_files[:] = [css for css in config.html_css_files if not vendored(css)]
 
 
 def _unique_scripts(app, pagename, templatename, context, doctree):
@@ -44,6 +59,7 @@ def _unique_scripts(app, pagename, templatename, context, doctree):
 
 def setup(app):
     app.connect("config-inited", _light_by_default)
+    app.connect("config-inited", _mathjax_once)
     app.add_js_file("mathjax2_shim.js", priority=700)  # before the widget manager (800)
     # After myst-nb adds a page's own scripts (priority 500).
     app.connect("html-page-context", _unique_scripts, priority=900)

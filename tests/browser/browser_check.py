@@ -86,7 +86,8 @@ def open_page(browser, url: str) -> list[dict]:
     return browser.get_log("browser")
 
 
-LOCAL_SCHEMES = ("data:", "blob:", "about:", "chrome:", "chrome-extension:")
+# chrome-untrusted: is the browser's own new-tab page, asked for once when it starts, not by the book.
+LOCAL_SCHEMES = ("data:", "blob:", "about:", "chrome:", "chrome-extension:", "chrome-untrusted:")
 
 
 def requests_elsewhere(browser, server: str) -> list[str]:
