@@ -448,6 +448,26 @@ class NMF:
         """``statistic`` summed over the ranks when the data is sharded (itself otherwise)."""
         return distributed.all_reduce(statistic) if self._sharded else statistic
 
+    def _frobenius_statistics(self, blocks: _Blocks, W: Tensor, Ht: list[Tensor]) -> tuple[Tensor, Tensor]:
+        """``A = X H^T`` (F, K) and ``B = H H^T`` (K, K) over the blocks, ``H`` given transposed,
+        (frames, K) per block; summed over the ranks when sharded."""
+        K = self.n_components
+        A = torch.zeros(W.shape[0], K, device=self.device, dtype=self.dtype)
+        B = torch.zeros(K, K, device=self.device, dtype=self.dtype)
+        for X, h in zip(blocks, Ht):
+            A.addmm_(X, h)
+            B.addmm_(h.T, h)
+        return self._reduced(A), self._reduced(B)
+
+    def _frobenius_loss(self, W: Tensor, A: Tensor, B: Tensor, sq_norm: float, H_blocks: list[Tensor]) -> float:
+        """``0.5 ||X - WH||^2 + sparsity * sum(H)`` from the statistics, without forming ``WH``."""
+        loss = 0.5 * sq_norm - float((W * A).sum(dtype=torch.float64))
+        loss += 0.5 * float(((W.T @ W) * B).sum(dtype=torch.float64))
+        if self.sparsity:
+            l1 = torch.tensor(sum(float(h.sum(dtype=torch.float64)) for h in H_blocks), dtype=torch.float64)
+            loss += self.sparsity * float(self._reduced(l1))
+        return loss
+
     def _fit_frobenius(self, blocks: _Blocks, W: Tensor, H_blocks: list[Tensor], sq_norm: float):
         """Frobenius MU. H is stored transposed, (frames, K), so both products with X run in the
         layouts the BLAS is fastest at; the column scaling of W is folded into K x K matrices."""
@@ -460,20 +480,10 @@ class NMF:
         buf_den = torch.empty_like(buf_num)
 
         def statistics():
-            A = torch.zeros(W.shape[0], K, device=self.device, dtype=self.dtype)
-            B = torch.zeros(K, K, device=self.device, dtype=self.dtype)
-            for X, h in zip(blocks, Ht):
-                A.addmm_(X, h)
-                B.addmm_(h.T, h)
-            return self._reduced(A), self._reduced(B)
+            return self._frobenius_statistics(blocks, W, Ht)
 
         def objective(A, B):
-            loss = 0.5 * sq_norm - float((W * A).sum(dtype=torch.float64))
-            loss += 0.5 * float(((W.T @ W) * B).sum(dtype=torch.float64))
-            if lam:
-                l1 = torch.tensor(sum(float(h.sum(dtype=torch.float64)) for h in Ht), dtype=torch.float64)
-                loss += lam * float(self._reduced(l1))
-            return loss
+            return self._frobenius_loss(W, A, B, sq_norm, Ht)
 
         A, B = statistics()
         self.loss_history = [objective(A, B)]
@@ -524,20 +534,10 @@ class NMF:
         K, lam, sweeps = self.n_components, self.sparsity, self._sweeps(W.shape[0])
 
         def statistics():
-            A = torch.zeros(W.shape[0], K, device=self.device, dtype=self.dtype)
-            B = torch.zeros(K, K, device=self.device, dtype=self.dtype)
-            for X, H in zip(blocks, H_blocks):
-                A.addmm_(X, H.T)
-                B.addmm_(H, H.T)
-            return self._reduced(A), self._reduced(B)
+            return self._frobenius_statistics(blocks, W, [H.T for H in H_blocks])
 
         def objective(A, B):
-            loss = 0.5 * sq_norm - float((W * A).sum(dtype=torch.float64))
-            loss += 0.5 * float(((W.T @ W) * B).sum(dtype=torch.float64))
-            if lam:
-                l1 = torch.tensor(sum(float(H.sum(dtype=torch.float64)) for H in H_blocks), dtype=torch.float64)
-                loss += lam * float(self._reduced(l1))
-            return loss
+            return self._frobenius_loss(W, A, B, sq_norm, H_blocks)
 
         A, B = statistics()
         self.loss_history = [objective(A, B)]
