@@ -31,12 +31,18 @@ Usage::
     python benchmarks/interpretation.py --json                     # everything (25 min on 2 cores from an empty cache, 10 with every model cached)
     python benchmarks/interpretation.py --json --settings scenes "scenes mix 0 dB" --n 20
     python benchmarks/interpretation.py --json --out benchmarks/results   # + .json, .md and .png there
+    python benchmarks/interpretation.py --json --out benchmarks/results --real ESC-50 --n 100 --slime-n 16
+
+With ``--out`` the report is rewritten after every setting, so a stopped run keeps the settings it
+finished (``meta.settings_left`` names the others).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -93,6 +99,17 @@ def setting_data(name: str, n: int):
     return recipe, evaluation_sets(test, n)[_SETS[name[len(dataset):]]]
 
 
+def real_settings(datasets: list[str]) -> tuple[list[str], str]:
+    """The settings of the real recordings ``datasets`` (none named: all of :data:`REAL`) and the
+    report's name: ``interpretation_esc10``, ``interpretation_esc50``, or ``interpretation_esc`` for both."""
+    datasets = list(dict.fromkeys(datasets or REAL))
+    unknown = [d for d in datasets if d not in REAL]
+    if unknown:
+        raise ValueError(f"unknown real dataset(s) {unknown}; choose from {list(REAL)}")
+    settings = [name for name in SETTINGS if name.startswith(tuple(datasets))]
+    return settings, "interpretation_" + (datasets[0].lower().replace("-", "") if len(datasets) == 1 else "esc")
+
+
 def output_term_recipe(recipe, lam_in: float, lam_out: float | None = None):
     """The recipe of ``recipe``'s interpreter with the input and output terms, or None where the
     dataset gets none. ``lam_out``: the output term's weight (``None``: the dataset's
@@ -136,7 +153,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per setting")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS[:5]), choices=SETTINGS,
                         help="default: the synthetic scenes and FSDD; --real: ESC-10 and ESC-50")
-    parser.add_argument("--real", action="store_true", help="the ESC-10 and ESC-50 settings (report: interpretation_esc.*)")
+    parser.add_argument("--real", nargs="*", choices=list(REAL), metavar="DATASET",
+                        help="the real recordings' settings: ESC-10 and ESC-50, or those named "
+                             "(report: interpretation_esc10.*, interpretation_esc50.*, or interpretation_esc.* for both)")
     parser.add_argument("--slime-n", type=int, help="run SLIME on the first N items of each setting only (paired there)")
     parser.add_argument("--n", type=int, default=40, help="clips or mixtures per setting")
     parser.add_argument("--lam-in", type=float, default=1.0, help="weight of the input-fidelity term")
@@ -144,17 +163,18 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.2)
     parser.add_argument("--out", type=Path, help="also write interpretation.json, .md and .png here")
     args = parser.parse_args()
-    if args.real:
-        args.settings = [name for name in SETTINGS if name.startswith(tuple(REAL))]
-    args.name = "interpretation_esc" if args.real else "interpretation"
+    args.settings, args.name = real_settings(args.real) if args.real is not None else (args.settings, "interpretation")
     torch.manual_seed(0)
     start = time.perf_counter()
-    all_results, all_paired, prepared = {}, {}, {}
+    all_results, all_paired, all_facts, prepared = {}, {}, {}, {}
     for name in args.settings:
         t0 = time.perf_counter()
         recipe, data = setting_data(name, args.n)
-        if recipe.dataset not in prepared:
+        if recipe.dataset not in prepared:  # trains what the cache lacks: its time is reported
+            t_prepare = time.perf_counter()
             prepared[recipe.dataset] = methods_for(recipe, args.lam_in, args.lam_out, progress=not args.json)
+            prepared[recipe.dataset][2]["prepare_seconds"] = round(time.perf_counter() - t_prepare, 1)
+            t0 = time.perf_counter()
         methods, classify, facts = prepared[recipe.dataset]
         headline = next(m for m in methods if m.startswith("L2I") and m.endswith("binary mask"))
         subset = args.slime_n is not None and args.slime_n < len(data)
@@ -169,16 +189,17 @@ def main() -> None:
             results[f"SLIME (first {args.slime_n})"] = again["SLIME"]
             results[f"{headline} (first {args.slime_n})"] = again[headline]
             paired[f"SLIME (first {args.slime_n})"] = paired_differences(few_clips, headline, families=family)["SLIME"]
+        all_facts[name] = facts
         rounded = all_results[name] = _rounded(results)
         paired = all_paired[name] = {headline: _rounded(paired)}
         record = {"setting": name, "n": len(data), "slime_n": args.slime_n if subset else len(data),
                   "threshold": args.threshold, **facts, "methods": rounded,
                   "paired": paired, "seconds": round(time.perf_counter() - t0, 1)}
         print(json.dumps(record) if args.json else json.dumps(record, indent=2), flush=True)
+        if args.out:  # after every setting: a run stopped early keeps the report of those it finished
+            write_report(all_results, all_paired, all_facts, args, round(time.perf_counter() - start, 1))
     total = round(time.perf_counter() - start, 1)
     print(json.dumps({"total_seconds": total, "n": args.n, "settings": args.settings}), flush=True)
-    if args.out:
-        write_report(all_results, all_paired, args, total)
 
 
 def _rounded(value, digits: int = 4):
@@ -188,29 +209,47 @@ def _rounded(value, digits: int = 4):
     return round(value, digits)
 
 
-def write_report(results: dict, paired: dict, args, total: float) -> None:
-    """``interpretation.json``, ``interpretation.md`` (one table per setting) and ``interpretation.png``."""
+def write_report(results: dict, paired: dict, facts: dict, args, total: float) -> None:
+    """``<name>.json``, ``<name>.md`` (one table per setting) and ``<name>.png``; ``facts``: per
+    setting, the models' accuracies and fidelities and the time to prepare them."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from l2i.plotting import plot_comparison
 
     args.out.mkdir(parents=True, exist_ok=True)
-    meta = {"n": args.n, "threshold": args.threshold, "lam_in": args.lam_in, "lam_out": args.lam_out if args.lam_out is not None else OUTPUT_TERM, "binarize": BINARIZE, "total_seconds": total,
-            "command": "python benchmarks/interpretation.py --json --out benchmarks/results"
-                       + (f" --real --slime-n {args.slime_n}" if args.real else "")}
-    (args.out / f"{args.name}.json").write_text(json.dumps({"meta": meta, "results": results, "paired": paired}, indent=1) + "\n")
+    left = [name for name in args.settings if name not in results]
+    meta = {"settings_left": left, "n": args.n, "threshold": args.threshold, "lam_in": args.lam_in, "lam_out": args.lam_out if args.lam_out is not None else OUTPUT_TERM, "binarize": BINARIZE, "total_seconds": total,
+            "command": " ".join(["python", "benchmarks/interpretation.py", *map(shlex.quote, sys.argv[1:])])}
+    _write_atomically(args.out / f"{args.name}.json",
+                      json.dumps({"meta": meta, "results": results, "paired": paired, "facts": facts}, indent=1) + "\n")
     parts = [f"# Interpretation benchmark\n\n{args.n} clips or mixtures per setting, threshold {args.threshold}, "
              f"{total / 60:.1f} min on {torch.get_num_threads()} CPU threads. ↑/↓: higher/lower is better; "
              "bold: best non-oracle method.\n"]
+    if left:
+        parts.append(f"\n**Not run (the run stopped before them): {', '.join(left)}.**\n")
     for name, res in results.items():
-        parts.append(f"\n## {name}\n\n{results_table(res)}\n")
+        parts.append(f"\n## {name}\n\n")
+        if name in facts:
+            parts.append(", ".join(f"{key.replace('_', ' ')} {value}" for key, value in facts[name].items()) + "\n\n")
+        parts.append(f"{results_table(res)}\n")
         for method, differences in paired.get(name, {}).items():
             parts.append(f"\n{method} minus each baseline, per clip: the mean difference and its 95% paired "
                          f"bootstrap interval (bold: the interval excludes 0)\n\n{paired_table(differences)}\n")
-    (args.out / f"{args.name}.md").write_text("".join(parts))
+    _write_atomically(args.out / f"{args.name}.md", "".join(parts))
     fig = plot_comparison(results)
-    fig.savefig(args.out / f"{args.name}.png", dpi=110)
+    fig.savefig(args.out / f"{args.name}.png.part", dpi=110, format="png")
+    plt.close(fig)
+    (args.out / f"{args.name}.png.part").replace(args.out / f"{args.name}.png")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file: a run stopped mid-write leaves the old report."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(text, encoding="utf-8")
+    part.replace(path)
 
 
 if __name__ == "__main__":

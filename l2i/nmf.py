@@ -89,6 +89,26 @@ def beta_divergence(X: Tensor, V: Tensor, beta: float | str = 2.0) -> float:
     )
 
 
+def _block_divergence(X: Tensor, V: Tensor, beta: float, ratio: Tensor | None = None,
+                      V_beta_1: Tensor | None = None) -> float:
+    """:func:`beta_divergence` of one block during fitting, for beta other than 2, from what the
+    update has computed already (``ratio = X / V`` for beta = 1, which is overwritten;
+    ``V_beta_1 = V**(beta - 1)`` otherwise). The non-negative terms are summed elementwise in the
+    working dtype (PyTorch's CPU sums cascade, so float32 keeps about 1e-7): converting every block
+    to float64, as the reference does, cost more than the update itself."""
+    if beta == 1:
+        ratio = X / V if ratio is None else ratio
+        # X log(X / V) - X + V, with 0 log 0 = 0: where X = 0 the clamped log is finite and multiplied by 0.
+        terms = ratio.clamp_min_(torch.finfo(ratio.dtype).tiny).log_().mul_(X).sub_(X).add_(V)
+        return float(terms.sum())
+    if beta == 0:
+        ratio = X / V
+        return float((ratio - torch.log(ratio) - 1).sum())
+    V_beta_1 = V.pow(beta - 1) if V_beta_1 is None else V_beta_1
+    terms = X.pow(beta) + (beta - 1) * V * V_beta_1 - beta * X * V_beta_1
+    return float(terms.sum()) / (beta * (beta - 1))
+
+
 def _h_update(X: Tensor, W: Tensor, H: Tensor, beta: float, sparsity: float) -> Tensor:
     """One multiplicative update of ``H`` with ``W`` fixed, in place.
 
@@ -574,13 +594,16 @@ class NMF:
             loss = 0.0
             for X, H in zip(blocks, H_blocks):
                 V = (W @ H).clamp_min_(_MU_FLOOR)
-                loss += beta_divergence(X, V, beta)
                 if beta == 1:
-                    A.addmm_(X / V, H.T)
+                    ratio = X / V
+                    A.addmm_(ratio, H.T)
                     B.add_(H.sum(dim=1))
+                    loss += _block_divergence(X, V, beta, ratio=ratio)
                 else:
+                    V_beta_1 = V.pow(beta - 1)
                     A.addmm_(X * V.pow(beta - 2), H.T)
-                    B.addmm_(V.pow(beta - 1), H.T)
+                    B.addmm_(V_beta_1, H.T)
+                    loss += _block_divergence(X, V, beta, V_beta_1=V_beta_1)
                 if lam:
                     loss += lam * float(H.sum(dtype=torch.float64))
             loss = float(self._reduced(torch.tensor(loss, dtype=torch.float64)))

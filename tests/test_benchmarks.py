@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from fabricated import write_wav
 
@@ -103,8 +104,23 @@ def test_interpretation_benchmark_end_to_end_on_a_tiny_recipe(tmp_path, monkeypa
         assert abs(d["difference"] - mean) < 1e-3
     saved = json.loads((tmp_path / "out" / "interpretation.json").read_text())
     assert saved["paired"]["FSDD mix 0 dB"] == record["paired"]
+    assert saved["meta"]["settings_left"] == [] and not list((tmp_path / "out").glob("*.part"))
+    assert saved["facts"]["FSDD mix 0 dB"]["prepare_seconds"] > 0  # training the tiny models is timed
+    assert saved["meta"]["command"].endswith("--settings 'FSDD mix 0 dB' --n 3 --out " + str(tmp_path / "out"))
     report = (tmp_path / "out" / "interpretation.md").read_text()
     assert f"{headline} minus each baseline" in report and "| SLIME | " in report
+    assert "classifier test accuracy" in report
+
+
+def test_real_settings_name_their_report_after_the_datasets_asked_for():
+    study = _load("interpretation")
+    both, name = study.real_settings([])
+    assert name == "interpretation_esc" and len(both) == 8 and both[0] == "ESC-10" and both[-1] == "ESC-50 + noise 0 dB"
+    assert study.real_settings(["ESC-50"]) == (["ESC-50", "ESC-50 mix 0 dB", "ESC-50 mix 0.8/0.2", "ESC-50 + noise 0 dB"],
+                                               "interpretation_esc50")
+    assert study.real_settings(["ESC-10"])[1] == "interpretation_esc10"
+    with pytest.raises(ValueError, match="choose from"):
+        study.real_settings(["ESC-100"])
 
 
 def test_interpretation_benchmark_runs_slime_on_a_subset_and_pairs_it_there(tmp_path, monkeypatch, capsys):

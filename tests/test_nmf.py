@@ -35,6 +35,22 @@ def test_same_loss_as_sklearn_mu(beta):
     assert abs(model.loss_history[-1] - loss) / loss < 1e-3
 
 
+@pytest.mark.parametrize("beta", [1.0, 0.0, 0.5, 3.0])
+def test_tracked_loss_is_the_reference_divergence_at_the_first_and_last_factors(beta):
+    # Computed from the update's own products in float32, summed in float64: the same number as
+    # beta_divergence's float64 evaluation, to float32's resolution.
+    X = spectrogram_like(seed=2) + 0.01
+    W0, H0 = sklearn_start(X, 6)
+    model = NMF(6, beta=beta, n_iter=30, normalize=False, progress=False)
+    H = model.fit_transform(torch.from_numpy(X), W=torch.from_numpy(W0), H=torch.from_numpy(H0))
+    Xt = torch.from_numpy(X)
+    first = beta_divergence(Xt, torch.from_numpy(W0).float() @ torch.from_numpy(H0).float(), beta)
+    last = beta_divergence(Xt, model.reconstruct(H), beta)
+    assert abs(model.loss_history[0] - first) / first < 1e-6
+    assert abs(model.loss_history[-1] - last) / last < 1e-6
+    assert len(model.loss_history) == 31
+
+
 def test_float64_follows_sklearn_iterates_exactly():
     X = spectrogram_like(seed=3)
     W0, H0 = sklearn_start(X, 5)
