@@ -56,6 +56,7 @@ from l2i.datasets import evaluation_sets
 from l2i.explainers import families
 from l2i.metrics import compare, paired_differences, paired_table, results_table
 from l2i.models import accuracy
+from l2i.persistence import atomic_path
 
 # The output term per dataset: the largest weight (and epochs) of those tried by
 # benchmarks/output_fidelity.py that kept validation fidelity at 0.95 or more (scenes: 0.5 at 20
@@ -223,8 +224,8 @@ def write_report(results: dict, paired: dict, facts: dict, args, total: float) -
     left = [name for name in args.settings if name not in results]
     meta = {"settings_left": left, "n": args.n, "threshold": args.threshold, "lam_in": args.lam_in, "lam_out": args.lam_out if args.lam_out is not None else OUTPUT_TERM, "binarize": BINARIZE, "total_seconds": total,
             "command": " ".join(["python", "benchmarks/interpretation.py", *map(shlex.quote, sys.argv[1:])])}
-    _write_atomically(args.out / f"{args.name}.json",
-                      json.dumps({"meta": meta, "results": results, "paired": paired, "facts": facts}, indent=1) + "\n")
+    with atomic_path(args.out / f"{args.name}.json") as tmp:  # a run stopped mid-write keeps the old report
+        tmp.write_text(json.dumps({"meta": meta, "results": results, "paired": paired, "facts": facts}, indent=1) + "\n")
     parts = [f"# Interpretation benchmark\n\n{args.n} clips or mixtures per setting, threshold {args.threshold}, "
              f"{total / 60:.1f} min on {torch.get_num_threads()} CPU threads. ↑/↓: higher/lower is better; "
              "bold: best non-oracle method.\n"]
@@ -238,18 +239,12 @@ def write_report(results: dict, paired: dict, facts: dict, args, total: float) -
         for method, differences in paired.get(name, {}).items():
             parts.append(f"\n{method} minus each baseline, per clip: the mean difference and its 95% paired "
                          f"bootstrap interval (bold: the interval excludes 0)\n\n{paired_table(differences)}\n")
-    _write_atomically(args.out / f"{args.name}.md", "".join(parts))
+    with atomic_path(args.out / f"{args.name}.md") as tmp:
+        tmp.write_text("".join(parts), encoding="utf-8")
     fig = plot_comparison(results)
-    fig.savefig(args.out / f"{args.name}.png.part", dpi=110, format="png")
+    with atomic_path(args.out / f"{args.name}.png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    (args.out / f"{args.name}.png.part").replace(args.out / f"{args.name}.png")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file: a run stopped mid-write leaves the old report."""
-    part = path.with_name(path.name + ".part")
-    part.write_text(text, encoding="utf-8")
-    part.replace(path)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def test_interpretation_benchmark_end_to_end_on_a_tiny_recipe(tmp_path, monkeypa
         assert abs(d["difference"] - mean) < 1e-3
     saved = json.loads((tmp_path / "out" / "interpretation.json").read_text())
     assert saved["paired"]["FSDD mix 0 dB"] == record["paired"]
-    assert saved["meta"]["settings_left"] == [] and not list((tmp_path / "out").glob("*.part"))
+    assert saved["meta"]["settings_left"] == [] and not list((tmp_path / "out").glob("*.part*"))
     assert saved["facts"]["FSDD mix 0 dB"]["prepare_seconds"] > 0  # training the tiny models is timed
     assert saved["meta"]["command"].endswith("--settings 'FSDD mix 0 dB' --n 3 --out " + str(tmp_path / "out"))
     report = (tmp_path / "out" / "interpretation.md").read_text()
