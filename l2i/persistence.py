@@ -52,6 +52,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             "path given) at a folder you can write to"
         ) from err
     os.close(fd)
+    # mkstemp makes the file private (0600); give it the mode a plain open() would, so the cache and
+    # the reports stay readable by the others a shared machine lets read them.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         try:
             yield Path(tmp)

@@ -149,6 +149,20 @@ def test_an_interpreter_loaded_with_another_classifier_is_refused(saved):
         Interpreter.load(paths["interpreter"], MelCNN(4, width=8).eval())
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_file_written_atomically_gets_the_mode_a_plain_open_gives(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.json", "w") as f:
+            f.write("{}")
+        with atomic_path(tmp_path / "atomic.json") as tmp:
+            tmp.write_text("{}")
+    finally:
+        os.umask(old)
+    mode = lambda p: (tmp_path / p).stat().st_mode & 0o777
+    assert mode("atomic.json") == mode("plain.json") == 0o666 & ~umask
+
+
 def test_a_stale_part_of_a_live_process_is_kept(tmp_path):
     # A part file named after a process that still runs (this one) is another writer's: kept.
     live = tmp_path / f".model.{os.getpid()}.abc.part.pt"
