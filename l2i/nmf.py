@@ -98,8 +98,8 @@ def _block_divergence(X: Tensor, V: Tensor, beta: float, ratio: Tensor | None = 
     to float64, as the reference does, cost more than the update itself."""
     if beta == 1:
         ratio = X / V if ratio is None else ratio
-        # X log(X / V) - X + V, with 0 log 0 = 0: where X = 0 the clamped log is finite and multiplied by 0.
-        terms = ratio.clamp_min_(torch.finfo(ratio.dtype).tiny).log_().mul_(X).sub_(X).add_(V)
+        # X log(X / V) - X + V, with 0 log 0 = 0 (xlogy); the clamp keeps an underflowed X / V finite.
+        terms = torch.xlogy(X, ratio.clamp_min_(torch.finfo(ratio.dtype).tiny), out=ratio).sub_(X).add_(V)
         return float(terms.sum())
     if beta == 0:
         ratio = X / V
@@ -109,22 +109,25 @@ def _block_divergence(X: Tensor, V: Tensor, beta: float, ratio: Tensor | None = 
     return float(terms.sum()) / (beta * (beta - 1))
 
 
-def _h_update(X: Tensor, W: Tensor, H: Tensor, beta: float, sparsity: float) -> Tensor:
+def _h_update(X: Tensor, W: Tensor, H: Tensor, beta: float, sparsity: float,
+              scratch: "_Scratch | None" = None) -> Tensor:
     """One multiplicative update of ``H`` with ``W`` fixed, in place.
 
     Shapes: ``X`` (..., F, T), ``W`` (F, K), ``H`` (..., K, T); leading batch axes broadcast.
+    ``scratch`` (2-D ``X`` only) holds the ``(F, T)`` work tensors from one call to the next.
     """
     if beta == 2:
         num = W.T @ X
         den = (W.T @ W) @ H
     else:
-        V = (W @ H).clamp_min_(_MU_FLOOR)
+        V = (W @ H if scratch is None else torch.mm(W, H, out=scratch.get(0, X))).clamp_min_(_MU_FLOOR)
         if beta == 1:
-            num = W.T @ (X / V)
-            den = W.sum(dim=0).unsqueeze(-1).expand_as(H)
+            num = W.T @ torch.div(X, V, out=V)
+            den = W.sum(dim=0).unsqueeze(-1)  # (K, 1): broadcast over frames, never expanded
         else:
-            num = W.T @ (X * V.pow(beta - 2))
-            den = W.T @ V.pow(beta - 1)
+            t = V.pow(beta - 2) if scratch is None else torch.pow(V, beta - 2, out=scratch.get(1, X))
+            num = W.T @ t.mul_(X)
+            den = W.T @ V.pow_(beta - 1)
     if sparsity:
         den = den + sparsity
     ratio = num.div_(den.clamp_min(_MU_FLOOR))
@@ -165,6 +168,23 @@ def _hals_w_sweeps(A: Tensor, B: Tensor, W: Tensor, sweeps: int) -> Tensor:
         for k in range(W.shape[1]):
             W[:, k].add_((A[:, k] - W @ B[:, k]).div_(diag[k])).clamp_min_(0.0)
     return W
+
+
+class _Scratch:
+    """Work tensors of the MU for beta other than 2, shaped like a block and reused block after block
+    and iteration after iteration: on the CPU every fresh tensor of a block's size is a fresh memory
+    map, and touching its pages the first time cost about as much as the update's products."""
+
+    def __init__(self) -> None:
+        self._flat: dict[int, Tensor] = {}
+
+    def get(self, slot: int, like: Tensor) -> Tensor:
+        """An uninitialised tensor of ``like``'s shape, dtype and device (the same memory each call)."""
+        flat = self._flat.get(slot)
+        n = like.numel()
+        if flat is None or flat.numel() < n or flat.dtype != like.dtype or flat.device != like.device:
+            flat = self._flat[slot] = torch.empty(n, dtype=like.dtype, device=like.device)
+        return flat[:n].view(like.shape)
 
 
 class _Blocks:
@@ -588,20 +608,22 @@ class NMF:
         """MU for any beta other than 2: the reconstruction WH is needed block by block."""
         beta, lam, gamma = self.beta, self.sparsity, _gamma(self.beta)
 
+        scratch = _Scratch()
+
         def statistics():
             A = torch.zeros_like(W)
             B = torch.zeros_like(W)
             loss = 0.0
             for X, H in zip(blocks, H_blocks):
-                V = (W @ H).clamp_min_(_MU_FLOOR)
+                V = torch.mm(W, H, out=scratch.get(0, X)).clamp_min_(_MU_FLOOR)
                 if beta == 1:
-                    ratio = X / V
+                    ratio = torch.div(X, V, out=scratch.get(1, X))
                     A.addmm_(ratio, H.T)
                     B.add_(H.sum(dim=1))
                     loss += _block_divergence(X, V, beta, ratio=ratio)
                 else:
-                    V_beta_1 = V.pow(beta - 1)
-                    A.addmm_(X * V.pow(beta - 2), H.T)
+                    V_beta_1 = torch.pow(V, beta - 1, out=scratch.get(1, X))
+                    A.addmm_(torch.pow(V, beta - 2, out=scratch.get(2, X)).mul_(X), H.T)
                     B.addmm_(V_beta_1, H.T)
                     loss += _block_divergence(X, V, beta, V_beta_1=V_beta_1)
                 if lam:
@@ -625,7 +647,7 @@ class NMF:
                     for H in H_blocks:
                         H.mul_(s.unsqueeze(1))
                 for X, H in zip(blocks, H_blocks):
-                    _h_update(X, W, H, beta, lam)
+                    _h_update(X, W, H, beta, lam, scratch)
                 A, B, loss = statistics()
                 self.loss_history.append(loss)
                 self.time_history.append(time.perf_counter() - start)
