@@ -26,6 +26,8 @@ Usage::
     python benchmarks/nmf_speed.py --to-loss --json > benchmarks/results/nmf_time_to_loss_cpu.jsonl
     python benchmarks/nmf_speed.py --to-loss --shapes speed book esc50 --device cuda --json
     python benchmarks/nmf_speed.py --to-loss --only-kl --json      # the KL case alone
+    python benchmarks/nmf_speed.py --to-loss --shapes esc50 --no-kl --targets l2i_mu_200 \
+        --methods l2i_hals sklearn_cd_float32 --max-seconds 300 --json   # a part, where all is too long
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ def run_torchnmf(X, W0, H0, n_iter, device, beta=2):
 
 
 SHAPES = {"speed": (513, 20000, 64), "book": (129, 100800, 32), "esc50": (513, 516096, 100)}
+METHODS = ("l2i_mu", "l2i_hals", "sklearn_cd_float32", "sklearn_cd_float64", "sklearn_mu_float32",
+           "sklearn_mu_float64", "torchnmf")
+TARGETS = ("sklearn_cd_default", "l2i_mu_200")
 
 
 def first_reaching(run, loss_of, target: float, n_max: int, max_seconds: float):
@@ -146,8 +151,12 @@ def time_to_loss(args, device) -> dict:
             methods["torchnmf"] = lambda n: run_torchnmf(X, W0, H0, n, device, beta)
         except ImportError:
             pass
-        targets = {"l2i_mu_200": loss_of(methods["l2i_mu"](200)[1])}
-        if beta == 2:  # scikit-learn's default: cd, tol 1e-4, at most 200 iterations
+        if args.methods:
+            methods = {name: run for name, run in methods.items() if name in args.methods}
+        targets = {}
+        if "l2i_mu_200" in args.targets:
+            targets["l2i_mu_200"] = loss_of(run_l2i(X, W0, H0, 200, device, "mu", beta)[1])
+        if beta == 2 and "sklearn_cd_default" in args.targets:  # cd, tol 1e-4, at most 200 iterations
             seconds, V = run_sklearn(X, W0, H0, 200, np.float64, "cd", beta, tol=1e-4)
             targets = {"sklearn_cd_default": loss_of(V), **targets}
         for target_name, target in targets.items():
@@ -191,6 +200,9 @@ def main() -> None:
     parser.add_argument("--no-kl", dest="kl", action="store_false", help="--to-loss: leave out the KL case")
     parser.add_argument("--only-kl", action="store_true", help="--to-loss: the KL case alone")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="--to-loss: or after a run this long")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, help="--to-loss: these methods only (default: all)")
+    parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS),
+                        help="--to-loss: these target losses only (default: both)")
     args = parser.parse_args()
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
