@@ -173,7 +173,7 @@ def _hals_w_sweeps(A: Tensor, B: Tensor, W: Tensor, sweeps: int) -> Tensor:
 class _Scratch:
     """Work tensors of the MU for beta other than 2, shaped like a block and reused block after block
     and iteration after iteration: on the CPU every fresh tensor of a block's size is a fresh memory
-    map, and touching its pages the first time cost about as much as the update's products."""
+    map, whose pages are faulted in again on first touch (measured in ``benchmarks/README.md``)."""
 
     def __init__(self) -> None:
         self._flat: dict[int, Tensor] = {}
